@@ -1,0 +1,178 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { Command, CommanderError, Option } from 'commander';
+
+import { loadSettings, ENVIRONMENT } from '../config.js';
+import { AppError, invalidOption } from '../errors.js';
+import type { ReportFilter } from '../queries/filters.js';
+import { DuckDBStore } from '../store/duckdb/store.js';
+import { DEFAULT_STORE_URL, parseStoreUrl } from '../store/url.js';
+import { checkDate } from '../time.js';
+import { runIngest } from './ingest.js';
+import { checkChoice, FORMATS, printReport, VIEWS } from './report.js';
+
+const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+/** The project's own anonymised Postfix logs, read by `run` when no log is given. */
+export const SAMPLE_LOGS = path.join(packageRoot, 'samples', 'postfix', 'mail.log');
+
+function storeOption(): Option {
+  return new Option('--store <url>', `store URL (env ${ENVIRONMENT.store})`).default(
+    undefined,
+    DEFAULT_STORE_URL,
+  );
+}
+
+function timezoneOption(): Option {
+  return new Option(
+    '--timezone <tz>',
+    `IANA time zone of classic syslog timestamps and of report days (env ${ENVIRONMENT.timeZone})`,
+  ).default(undefined, 'the machine time zone');
+}
+
+function parseYear(value: string): number {
+  const year = Number(value);
+  if (!/^\d{4}$/.test(value) || year < 1970) {
+    throw invalidOption('--year', value, 'expected a four-digit year such as 2026');
+  }
+  return year;
+}
+
+function reportFilter(options: Record<string, string | undefined>, timeZone: string): ReportFilter {
+  const from = options.from === undefined ? undefined : checkDate(options.from, '--from');
+  const to = options.to === undefined ? undefined : checkDate(options.to, '--to');
+  if (from && to && from > to) {
+    throw invalidOption('--from', from, `it is after --to ${to}; swap them`);
+  }
+  return {
+    from,
+    to,
+    domain: options.domain,
+    server: options.server,
+    search: options.search,
+    timeZone,
+  };
+}
+
+function addIngestOptions(command: Command): Command {
+  return command
+    .addOption(storeOption())
+    .addOption(timezoneOption())
+    .option(
+      '--year <year>',
+      'year of the first line for classic syslog timestamps (default: inferred from the file modification time)',
+    )
+    .option('--server-name <name>', 'server name for every line (default: the syslog host field)');
+}
+
+function addFilterOptions(command: Command): Command {
+  return command
+    .option('--from <date>', 'first day, YYYY-MM-DD (default: 6 days before --to)')
+    .option('--to <date>', 'last day, YYYY-MM-DD (default: the day of the newest event)')
+    .option('--domain <domain>', 'only this sender domain')
+    .option('--server <name>', 'only this server')
+    .option('--search <text>', 'only accounts or sender addresses containing this text');
+}
+
+export function buildProgram(): Command {
+  const program = new Command('smtp-auth-report')
+    .description(
+      'SMTP AUTH clients report from Postfix logs: accounts, messages, TLS versions, client IPs, failed logins',
+    )
+    .showHelpAfterError('(run with --help for usage)');
+
+  addIngestOptions(
+    program
+      .command('ingest')
+      .description('read mail logs into the store (files, globs, .gz, or - for standard input)'),
+  )
+    .argument('<files...>', 'log files; rotated files are read oldest first')
+    .addOption(
+      new Option('--format <format>', 'summary format').choices(['text', 'json']).default('text'),
+    )
+    .action(async (files: string[], options) => {
+      const settings = loadSettings(options);
+      await runIngest(settings, files, {
+        year: options.year === undefined ? undefined : parseYear(options.year),
+        serverName: options.serverName,
+        format: options.format,
+      });
+    });
+
+  addFilterOptions(program.command('report').description('print a report view from the store'))
+    .addOption(storeOption())
+    .addOption(timezoneOption())
+    .option('--view <view>', `one of ${VIEWS.join(', ')}`, 'summary')
+    .option('--format <format>', `one of ${FORMATS.join(', ')}`, 'text')
+    .action(async (options) => {
+      const settings = loadSettings(options);
+      const view = checkChoice('--view', options.view, VIEWS);
+      const format = checkChoice('--format', options.format, FORMATS);
+      const filter = reportFilter(options, settings.timeZone);
+      await withStore(settings.store, (store) => printReport(store, filter, view, format));
+    });
+
+  addIngestOptions(
+    program
+      .command('run')
+      .description('ingest the given logs (or the bundled sample logs) and print the report'),
+  )
+    .argument('[files...]', 'log files; the bundled sample when none are given')
+    .action(async (files: string[], options) => {
+      const settings = loadSettings(options);
+      const logs = files.length > 0 ? files : [SAMPLE_LOGS];
+      if (files.length === 0)
+        process.stderr.write(`no log given: reading the bundled sample ${SAMPLE_LOGS}\n`);
+      await runIngest(settings, logs, {
+        year: options.year === undefined ? undefined : parseYear(options.year),
+        serverName: options.serverName,
+        format: 'text',
+      });
+      const filter = reportFilter({}, settings.timeZone);
+      await withStore(settings.store, async (store) => {
+        await printReport(store, filter, 'summary', 'text');
+        process.stdout.write('\n');
+        await printReport(store, filter, 'tls', 'text');
+      });
+    });
+
+  return program;
+}
+
+async function withStore<T>(url: string, work: (store: DuckDBStore) => Promise<T>): Promise<T> {
+  const location = parseStoreUrl(url);
+  if (!existsSync(location.path)) {
+    throw new AppError('SOURCE_NOT_FOUND', {
+      path: location.path,
+      detail: 'no store there yet; run smtp-auth-report ingest first, or pass --store',
+    });
+  }
+  const store = await DuckDBStore.open(location.path);
+  try {
+    return await work(store);
+  } finally {
+    store.close();
+  }
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram().exitOverride();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    process.exitCode = exitCodeFor(err);
+  }
+}
+
+function exitCodeFor(err: unknown): number {
+  if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+  if (err instanceof AppError) {
+    process.stderr.write(`smtp-auth-report: ${err.message}\n`);
+    return err.code === 'INVALID_OPTION' || err.code === 'INVALID_STORE_URL' ? 2 : 1;
+  }
+  process.stderr.write(
+    `smtp-auth-report: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`,
+  );
+  return 1;
+}

@@ -1,0 +1,81 @@
+/**
+ * The catalogue of errors that reach a user, each with a stable code, a message template and
+ * an HTTP status. docs/errors.md gives each code its cause and fix.
+ */
+export const ERRORS = {
+  SOURCE_NOT_FOUND: {
+    status: 404,
+    message: 'cannot read log source {path}: {detail}; check the path and its permissions',
+  },
+  SOURCE_READ_FAILED: {
+    status: 500,
+    message: 'reading {path} failed at byte {offset}: {detail}',
+  },
+  INVALID_OPTION: {
+    status: 400,
+    message: 'invalid value {value} for {option}: {detail}',
+  },
+  INVALID_STORE_URL: {
+    status: 400,
+    message:
+      'invalid store URL {value}: {detail}; use duckdb:PATH, for example duckdb:./data/smtp-auth-report.duckdb',
+  },
+  STORE_KIND_UNSUPPORTED: {
+    status: 400,
+    message: 'store kind {kind} is not supported in this version; use duckdb:PATH',
+  },
+  STORE_LOCKED: {
+    status: 409,
+    message:
+      'the store {path} is held by another process ({detail}); stop it, or query it through the server that holds it',
+  },
+  STORE_FAILED: {
+    status: 500,
+    message: 'the store {path} failed: {detail}',
+  },
+  NOT_FOUND: {
+    status: 404,
+    message: '{what} {value} not found',
+  },
+  UNAUTHORIZED: {
+    status: 401,
+    message: 'missing or invalid access token; send Authorization: Bearer TOKEN',
+  },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** An error a user can act on: the message names the value and the fix. */
+export class AppError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly details: Record<string, string | number>;
+
+  constructor(code: ErrorCode, details: Record<string, string | number>, options?: ErrorOptions) {
+    super(formatMessage(ERRORS[code].message, details), options);
+    this.name = 'AppError';
+    this.code = code;
+    this.status = ERRORS[code].status;
+    this.details = details;
+  }
+
+  /** The HTTP error body every API error uses. */
+  toJSON(): { error: { code: string; message: string; status: number } } {
+    return { error: { code: kebab(this.code), message: this.message, status: this.status } };
+  }
+}
+
+function formatMessage(template: string, details: Record<string, string | number>): string {
+  return template.replace(/\{(\w+)\}/g, (_, key: string) =>
+    key in details ? String(details[key]) : `{${key}}`,
+  );
+}
+
+function kebab(code: string): string {
+  return code.toLowerCase().replace(/_/g, '-');
+}
+
+/** Shorthand for a bad command-line or query value. */
+export function invalidOption(option: string, value: unknown, detail: string): AppError {
+  return new AppError('INVALID_OPTION', { option, value: JSON.stringify(value), detail });
+}

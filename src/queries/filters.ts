@@ -1,0 +1,108 @@
+import type { DuckDBValue } from '@duckdb/node-api';
+
+import type { DuckDBStore } from '../store/duckdb/store.js';
+import { addDays, ZoneConverter } from '../time.js';
+
+/** Filters every report view takes. Dates are inclusive, in the report's time zone. */
+export interface ReportFilter {
+  from?: string;
+  to?: string;
+  /** Sender domain (messages) or the attempted username's domain (failures). */
+  domain?: string;
+  server?: string;
+  /** Case-insensitive text searched in account and sender address (or attempted username). */
+  search?: string;
+  timeZone: string;
+}
+
+/** The period a report covers: inclusive dates and the UTC instants they span. */
+export interface Period {
+  from: string;
+  to: string;
+  startMs: number;
+  endMs: number;
+}
+
+/** Days in the default period, as in the reference report's "last 7 days". */
+export const DEFAULT_DAYS = 7;
+
+/**
+ * The period of a report: the given dates, or else the 7 days ending at the newest event in
+ * the store, so that an old log never gives an empty report.
+ */
+export async function resolvePeriod(store: DuckDBStore, filter: ReportFilter): Promise<Period> {
+  const zone = new ZoneConverter(filter.timeZone);
+  let { from, to } = filter;
+
+  if (!to) {
+    const newest = await newestEventTime(store);
+    to = zone.dateOf(newest ?? Date.now());
+    if (from && from > to) to = addDays(from, DEFAULT_DAYS - 1);
+  }
+  if (!from) from = addDays(to, -(DEFAULT_DAYS - 1));
+
+  return { from, to, startMs: zone.startOfDate(from), endMs: zone.startOfDate(addDays(to, 1)) };
+}
+
+async function newestEventTime(store: DuckDBStore): Promise<number | null> {
+  const rows = await store.all(`
+    SELECT epoch_ms(max(ts)) AS newest FROM (
+      SELECT max(ts) AS ts FROM submitted_messages
+      UNION ALL SELECT max(ts) FROM auth_failures)`);
+  const newest = rows[0]?.newest;
+  return newest === null || newest === undefined ? null : Number(newest);
+}
+
+/** A SQL condition and its bound parameters, numbered from $1. */
+export interface Condition {
+  where: string;
+  params: DuckDBValue[];
+  /** Next free parameter number. */
+  next: number;
+}
+
+/** The WHERE clause shared by the views over submitted_messages. */
+export function messageConditions(filter: ReportFilter, period: Period): Condition {
+  const clauses = ['ts >= to_timestamp($1::DOUBLE / 1000)', 'ts < to_timestamp($2::DOUBLE / 1000)'];
+  const params: DuckDBValue[] = [period.startMs, period.endMs];
+
+  if (filter.domain) {
+    params.push(filter.domain.toLowerCase());
+    clauses.push(`sender_domain = $${params.length}`);
+  }
+  if (filter.server) {
+    params.push(filter.server);
+    clauses.push(`server = $${params.length}`);
+  }
+  if (filter.search) {
+    params.push(filter.search.toLowerCase());
+    const n = params.length;
+    clauses.push(`(contains(lower(account), $${n}) OR contains(lower(sender_address), $${n}))`);
+  }
+  return { where: clauses.join(' AND '), params, next: params.length + 1 };
+}
+
+/** The WHERE clause for auth_failures; the domain is the attempted username's. */
+export function failureConditions(filter: ReportFilter, period: Period): Condition {
+  const clauses = ['ts >= to_timestamp($1::DOUBLE / 1000)', 'ts < to_timestamp($2::DOUBLE / 1000)'];
+  const params: DuckDBValue[] = [period.startMs, period.endMs];
+
+  if (filter.domain) {
+    params.push(`@${filter.domain.toLowerCase()}`);
+    clauses.push(`ends_with(lower(attempted_username), $${params.length})`);
+  }
+  if (filter.server) {
+    params.push(filter.server);
+    clauses.push(`server = $${params.length}`);
+  }
+  if (filter.search) {
+    params.push(filter.search.toLowerCase());
+    clauses.push(`contains(lower(coalesce(attempted_username, '')), $${params.length})`);
+  }
+  return { where: clauses.join(' AND '), params, next: params.length + 1 };
+}
+
+/** SQL for the local calendar day of `ts` in a time zone bound as parameter `$n`. */
+export function daySql(n: number): string {
+  return `strftime(timezone($${n}, ts), '%Y-%m-%d')`;
+}

@@ -1,0 +1,99 @@
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import { glob, isDynamicPattern } from 'tinyglobby';
+
+import { AppError } from '../errors.js';
+
+/** A log source named on the command line: a file, or standard input (`-`). */
+export interface LogSource {
+  /** The path as given, or `-` for standard input. */
+  path: string;
+  gzip: boolean;
+  /** Modification time in milliseconds; the current time for standard input. */
+  mtimeMs: number;
+  size: number;
+  device: number;
+  inode: number;
+}
+
+/**
+ * Expand the file arguments into sources, glob patterns included (for when the shell did
+ * not expand them), with rotated files in the order they were written: `mail.log.3.gz`,
+ * `mail.log.2.gz`, `mail.log.1`, `mail.log`.
+ */
+export async function resolveSources(args: string[]): Promise<LogSource[]> {
+  const paths: string[] = [];
+  for (const arg of args) {
+    paths.push(...(await expandArgument(arg)));
+  }
+
+  const unique = [...new Set(paths)];
+  const sources = await Promise.all(unique.map(describeSource));
+  return sortOldestFirst(sources);
+}
+
+async function expandArgument(arg: string): Promise<string[]> {
+  if (arg === '-') return ['-'];
+  if (isDynamicPattern(arg)) {
+    const matches = await glob(arg, { onlyFiles: true, absolute: false, expandDirectories: false });
+    if (matches.length === 0) {
+      throw new AppError('SOURCE_NOT_FOUND', { path: arg, detail: 'the pattern matches no file' });
+    }
+    return matches;
+  }
+  return [arg];
+}
+
+async function describeSource(file: string): Promise<LogSource> {
+  if (file === '-') {
+    return { path: '-', gzip: false, mtimeMs: Date.now(), size: 0, device: 0, inode: 0 };
+  }
+
+  try {
+    const info = await stat(file);
+    if (!info.isFile()) {
+      throw new AppError('SOURCE_NOT_FOUND', { path: file, detail: 'it is not a regular file' });
+    }
+    return {
+      path: file,
+      gzip: file.endsWith('.gz'),
+      mtimeMs: info.mtimeMs,
+      size: info.size,
+      device: info.dev,
+      inode: info.ino,
+    };
+  } catch (err) {
+    if (err instanceof AppError) throw err;
+    const detail = (err as NodeJS.ErrnoException).code ?? String(err);
+    throw new AppError('SOURCE_NOT_FOUND', { path: file, detail });
+  }
+}
+
+/** Sort key within a rotation family: higher rotation numbers and older dates come first. */
+function rotationOrder(file: string): { family: string; rank: number } {
+  const name = file.replace(/\.gz$/, '');
+  const numbered = /^(.*)\.(\d+)$/.exec(name);
+  if (numbered) return { family: numbered[1], rank: -Number(numbered[2]) };
+
+  // logrotate's dateext: mail.log-20261204
+  const dated = /^(.*)-(\d{8})$/.exec(name);
+  if (dated) return { family: dated[1], rank: Number(dated[2]) - 1e9 };
+
+  return { family: name, rank: 0 };
+}
+
+function sortOldestFirst(sources: LogSource[]): LogSource[] {
+  const families = new Map<string, { oldest: number; members: LogSource[] }>();
+  for (const source of sources) {
+    const { family } = rotationOrder(path.normalize(source.path));
+    const entry = families.get(family) ?? { oldest: Infinity, members: [] };
+    entry.oldest = Math.min(entry.oldest, source.mtimeMs);
+    entry.members.push(source);
+    families.set(family, entry);
+  }
+
+  const rank = (source: LogSource) => rotationOrder(path.normalize(source.path)).rank;
+  return [...families.values()]
+    .sort((a, b) => a.oldest - b.oldest)
+    .flatMap((entry) => entry.members.sort((a, b) => rank(a) - rank(b)));
+}

@@ -34,6 +34,7 @@ export async function runIngest(
       timeZone: settings.timeZone,
       year: flags.year,
       serverName: flags.serverName,
+      batchBytes: batchBytesFromEnvironment(),
       onProgress: (source, bytes) => progress.update(source, bytes),
     });
     const summaries = await ingest.run(sources);
@@ -54,6 +55,12 @@ export async function runIngest(
     progress.clear();
     store.close();
   }
+}
+
+/** Commit interval, for tests that interrupt an ingest between two commits. */
+function batchBytesFromEnvironment(): number | undefined {
+  const value = process.env.SMTP_AUTH_REPORT_BATCH_BYTES;
+  return value && /^\d+$/.test(value) ? Number(value) : undefined;
 }
 
 function printIngestResult(result: IngestResult, format: 'text' | 'json'): void {

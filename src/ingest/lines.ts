@@ -1,5 +1,6 @@
 import type { ReportEvent } from '../events.js';
 import { PostfixCorrelator, type LineContext } from '../correlate/postfix.js';
+import type { Line } from '../parsers/postfix/client.js';
 import { postfixDaemon } from '../parsers/postfix/index.js';
 import { parseQmgr } from '../parsers/postfix/qmgr.js';
 import { parseSmtpd } from '../parsers/postfix/smtpd.js';
@@ -76,8 +77,9 @@ export class LineReader {
     }
     if (daemon === 'other') return;
 
+    const line: Line = { text: text.substring(h.payloadStart, end), bytes, base: h.payloadStart };
     if (daemon === 'smtpd') {
-      const record = parseSmtpd(text, bytes, h.payloadStart, end);
+      const record = parseSmtpd(line);
       if (record === SKIPPED) return;
       if (isMalformed(record))
         return this.problem('malformed', record.malformed, block, start, end);
@@ -86,7 +88,7 @@ export class LineReader {
       return;
     }
 
-    const record = parseQmgr(text, bytes, h.payloadStart, end);
+    const record = parseQmgr(line);
     if (record === SKIPPED) return;
     if (isMalformed(record)) return this.problem('malformed', record.malformed, block, start, end);
     if (!this.setContext(block, false)) return;

@@ -7,13 +7,15 @@ import type { DuckDBStore, SourceCheckpoint } from '../store/duckdb/store.js';
 import { LineReader, type LineProblem } from './lines.js';
 
 /** Commit a batch after this many bytes, so an interrupted ingest repeats little work. */
-const BATCH_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_BATCH_BYTES = 64 * 1024 * 1024;
 const STATE_FORMAT = 'postfix';
 
 export interface IngestOptions {
   timeZone: string;
   year?: number;
   serverName?: string;
+  /** Bytes read between two commits (default 64 MiB). */
+  batchBytes?: number;
   onProgress?: (source: LogSource, bytesDone: number) => void;
 }
 
@@ -144,7 +146,7 @@ export class Ingest {
       unsaved += block.bytes.length;
       this.options.onProgress?.(source, current.byteOffset);
 
-      if (unsaved >= BATCH_BYTES) {
+      if (unsaved >= (this.options.batchBytes ?? DEFAULT_BATCH_BYTES)) {
         await this.flush(current, checkpointed);
         unsaved = 0;
       }

@@ -20,8 +20,3 @@ export function malformed(reason: string): Malformed {
 export function isMalformed(value: unknown): value is Malformed {
   return typeof value === 'object' && value !== null && 'malformed' in value;
 }
-
-/** A field of a line as a new flat string, decoded as UTF-8 so non-ASCII names survive. */
-export function field(bytes: Buffer, start: number, end: number): string {
-  return bytes.toString('utf8', start, end);
-}

@@ -9,29 +9,40 @@ export interface HostAddress {
   end: number;
 }
 
+/**
+ * One line of a block: `text` is the line alone (a cheap slice of the block text), and the
+ * byte at index i of `text` is `bytes[base + i]`. Parsers search only `text`, so a search
+ * that finds nothing stops at the end of the line.
+ */
+export interface Line {
+  text: string;
+  bytes: Buffer;
+  base: number;
+}
+
+/** Decode `line.text[start, end)` as a new UTF-8 string. */
+export function decode(line: Line, start: number, end: number): string {
+  return line.bytes.toString('utf8', line.base + start, line.base + end);
+}
+
 /** Read `name[address]` starting at `start`; null when there is no bracketed address. */
 export function readHostAddress(
-  text: string,
-  bytes: Buffer,
+  line: Line,
   start: number,
-  limit: number,
+  limit = line.text.length,
 ): HostAddress | null {
-  const open = text.indexOf('[', start);
+  const open = line.text.indexOf('[', start);
   if (open < 0 || open >= limit) return null;
-  const close = text.indexOf(']', open + 1);
+  const close = line.text.indexOf(']', open + 1);
   if (close < 0 || close >= limit) return null;
 
-  return {
-    name: bytes.toString('latin1', start, open),
-    ip: bytes.toString('latin1', open + 1, close),
-    end: close + 1,
-  };
+  return { name: decode(line, start, open), ip: decode(line, open + 1, close), end: close + 1 };
 }
 
 /** Index of `: ` after a queue id at `start`, or -1 when the text there is no queue id. */
-export function queueIdEnd(text: string, start: number, limit: number): number {
+export function queueIdEnd(text: string, start = 0): number {
   let i = start;
-  while (i < limit) {
+  while (i < text.length) {
     const c = text.charCodeAt(i);
     const alnum = (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
     if (!alnum) break;

@@ -1,5 +1,5 @@
-import { field, malformed, SKIPPED, type Malformed } from '../result.js';
-import { queueIdEnd } from './client.js';
+import { malformed, SKIPPED, type Malformed } from '../result.js';
+import { decode, queueIdEnd, type Line } from './client.js';
 
 /**
  * qmgr(8) lines. `from=<S>, size=N, nrcpt=K (queue active)` is written each time a message
@@ -12,42 +12,39 @@ export type QmgrRecord =
 
 export type QmgrResult = QmgrRecord | Malformed | typeof SKIPPED;
 
-export function parseQmgr(text: string, bytes: Buffer, start: number, end: number): QmgrResult {
-  const idEnd = queueIdEnd(text, start, end);
+/** Parse a qmgr payload: `line.text` is the text after `qmgr[pid]: `. */
+export function parseQmgr(line: Line): QmgrResult {
+  const { text } = line;
+  const idEnd = queueIdEnd(text);
   if (idEnd < 0) return SKIPPED;
   const payload = idEnd + 2;
 
-  if (text.startsWith('from=<', payload)) return parseQueued(text, bytes, start, idEnd, end);
-  if (text.startsWith('removed', payload)) {
-    return { type: 'removed', queueId: bytes.toString('latin1', start, idEnd) };
-  }
+  if (text.startsWith('from=<', payload)) return parseQueued(line, idEnd);
+  if (text.startsWith('removed', payload))
+    return { type: 'removed', queueId: decode(line, 0, idEnd) };
   return SKIPPED;
 }
 
-function parseQueued(
-  text: string,
-  bytes: Buffer,
-  start: number,
-  idEnd: number,
-  end: number,
-): QmgrResult {
+function parseQueued(line: Line, idEnd: number): QmgrResult {
+  const { text } = line;
   const senderStart = idEnd + 8;
   const sizeAt = text.indexOf('>, size=', senderStart);
   // `from=<S>, status=expired, returned to sender` has no size: it is not an arrival.
-  if (sizeAt < 0 || sizeAt >= end) return SKIPPED;
+  if (sizeAt < 0) return SKIPPED;
 
   const nrcptAt = text.indexOf(', nrcpt=', sizeAt);
-  if (nrcptAt < 0 || nrcptAt >= end) return malformed('qmgr from= line without nrcpt=');
+  if (nrcptAt < 0) return malformed('qmgr from= line without nrcpt=');
 
   const size = readNumber(text, sizeAt + 8);
   const recipients = readNumber(text, nrcptAt + 8);
-  if (Number.isNaN(size) || Number.isNaN(recipients))
+  if (Number.isNaN(size) || Number.isNaN(recipients)) {
     return malformed('qmgr size= or nrcpt= is not a number');
+  }
 
   return {
     type: 'queued',
-    queueId: bytes.toString('latin1', start, idEnd),
-    senderAddress: field(bytes, senderStart, sizeAt),
+    queueId: decode(line, 0, idEnd),
+    senderAddress: decode(line, senderStart, sizeAt),
     size,
     recipients,
   };

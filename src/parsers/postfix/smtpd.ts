@@ -1,6 +1,6 @@
 import type { TlsProtocol } from '../../events.js';
-import { field, malformed, SKIPPED, type Malformed } from '../result.js';
-import { queueIdEnd, readHostAddress } from './client.js';
+import { malformed, SKIPPED, type Malformed } from '../result.js';
+import { decode, queueIdEnd, readHostAddress, type Line } from './client.js';
 
 /** Records from smtpd(8) lines that matter for SMTP AUTH. */
 export type SmtpdRecord =
@@ -45,45 +45,47 @@ const TLS_VERSIONS: Record<string, TlsProtocol> = {
  */
 const BACKEND_ERRORS = ['Connection lost to authentication server'];
 
-export function parseSmtpd(text: string, bytes: Buffer, start: number, end: number): SmtpdResult {
-  switch (text.charCodeAt(start)) {
+/** Parse an smtpd payload: `line.text` is the text after `smtpd[pid]: `. */
+export function parseSmtpd(line: Line): SmtpdResult {
+  const { text } = line;
+  switch (text.charCodeAt(0)) {
     case 99: // c
-      return text.startsWith('connect from ', start)
-        ? parseConnect(text, bytes, start + 13, end)
-        : SKIPPED;
+      return text.startsWith('connect from ') ? parseConnect(line) : SKIPPED;
     case 100: // d
-      return text.startsWith('disconnect from ', start)
-        ? parseDisconnect(text, start, end)
-        : SKIPPED;
+      return text.startsWith('disconnect from ') ? parseDisconnect(text) : SKIPPED;
     case 119: // w
-      return text.startsWith('warning: ', start)
-        ? parseWarning(text, bytes, start + 9, end)
-        : SKIPPED;
+      return text.startsWith('warning: ') ? parseWarning(line) : SKIPPED;
     case 78: // N: NOQUEUE reject lines carry no SMTP AUTH fact
     case 108: // l: lost connection, timeout
       return SKIPPED;
   }
 
-  const tls = text.indexOf(TLS_ESTABLISHED, start);
-  if (tls >= 0 && tls < end && tls - start <= 11) return parseTls(text, bytes, tls, end);
+  const tls = tlsLineStart(text);
+  if (tls >= 0) return parseTls(line, tls);
 
-  const idEnd = queueIdEnd(text, start, end);
-  if (idEnd > 0 && text.startsWith('client=', idEnd + 2)) {
-    return parseClient(text, bytes, start, idEnd, end);
-  }
+  const idEnd = queueIdEnd(text);
+  if (idEnd > 0 && text.startsWith('client=', idEnd + 2)) return parseClient(line, idEnd);
   return SKIPPED;
 }
 
-function parseConnect(text: string, bytes: Buffer, start: number, end: number): SmtpdResult {
-  const host = readHostAddress(text, bytes, start, end);
+/** Index of `TLS connection established from`, after an optional trust prefix; else -1. */
+function tlsLineStart(text: string): number {
+  if (text.startsWith(TLS_ESTABLISHED)) return 0;
+  const space = text.indexOf(' ');
+  if (space < 0 || space > 10) return -1;
+  return text.startsWith(TLS_ESTABLISHED, space + 1) ? space + 1 : -1;
+}
+
+function parseConnect(line: Line): SmtpdResult {
+  const host = readHostAddress(line, 13);
   if (!host) return malformed('connect line without name[address]');
   return { type: 'connect', clientName: host.name, clientIp: host.ip };
 }
 
 /** Postfix 3.0 and later append command counters; `starttls=1` proves TLS was used. */
-function parseDisconnect(text: string, start: number, end: number): SmtpdResult {
-  const at = text.indexOf(' starttls=', start);
-  if (at < 0 || at >= end) return { type: 'disconnect', starttls: 0 };
+function parseDisconnect(text: string): SmtpdResult {
+  const at = text.indexOf(' starttls=');
+  if (at < 0) return { type: 'disconnect', starttls: 0 };
   return { type: 'disconnect', starttls: text.charCodeAt(at + 10) - 48 };
 }
 
@@ -91,98 +93,74 @@ function parseDisconnect(text: string, start: number, end: number): SmtpdResult 
  * `Anonymous TLS connection established from name[ip]: TLSv1.3 with cipher X (256/256 bits)`.
  * The trust prefix (Anonymous, Untrusted, Trusted, Verified) is absent before Postfix 2.5.
  */
-function parseTls(text: string, bytes: Buffer, at: number, end: number): SmtpdResult {
-  const host = readHostAddress(text, bytes, at + TLS_ESTABLISHED.length, end);
+function parseTls(line: Line, at: number): SmtpdResult {
+  const { text } = line;
+  const host = readHostAddress(line, at + TLS_ESTABLISHED.length);
   if (!host || !text.startsWith(': ', host.end)) return malformed('TLS line without name[address]');
 
   const protocolStart = host.end + 2;
   const protocolEnd = text.indexOf(' ', protocolStart);
-  if (protocolEnd < 0 || protocolEnd > end) return malformed('TLS line without a protocol');
+  if (protocolEnd < 0) return malformed('TLS line without a protocol');
   const raw = text.substring(protocolStart, protocolEnd);
 
-  const cipherAt = text.indexOf(' with cipher ', protocolEnd);
   let cipher = '';
-  if (cipherAt === protocolEnd) {
-    const cipherStart = cipherAt + 13;
+  if (text.startsWith(' with cipher ', protocolEnd)) {
+    const cipherStart = protocolEnd + 13;
     const cipherEnd = text.indexOf(' ', cipherStart);
-    cipher = bytes.toString(
-      'latin1',
-      cipherStart,
-      cipherEnd < 0 || cipherEnd > end ? end : cipherEnd,
-    );
+    cipher = decode(line, cipherStart, cipherEnd < 0 ? text.length : cipherEnd);
   }
   // SSLv3 and anything newer than TLS 1.3 are kept as unknown rather than guessed.
   return { type: 'tls', tlsProtocol: TLS_VERSIONS[raw] ?? 'unknown', cipher };
 }
 
 /** `QUEUEID: client=name[ip], sasl_method=PLAIN, sasl_username=user[, sasl_sender=...]` */
-function parseClient(
-  text: string,
-  bytes: Buffer,
-  start: number,
-  idEnd: number,
-  end: number,
-): SmtpdResult {
-  const host = readHostAddress(text, bytes, idEnd + 9, end);
+function parseClient(line: Line, idEnd: number): SmtpdResult {
+  const { text } = line;
+  const host = readHostAddress(line, idEnd + 9);
   if (!host) return malformed('client= line without name[address]');
-  const queueId = bytes.toString('latin1', start, idEnd);
+  const queueId = decode(line, 0, idEnd);
+  const client = { type: 'client' as const, queueId, clientName: host.name, clientIp: host.ip };
 
   const methodAt = text.indexOf(SASL_METHOD, host.end);
-  if (methodAt < 0 || methodAt >= end) {
-    return {
-      type: 'client',
-      queueId,
-      clientName: host.name,
-      clientIp: host.ip,
-      saslMethod: null,
-      saslUsername: null,
-    };
-  }
+  if (methodAt < 0) return { ...client, saslMethod: null, saslUsername: null };
 
   const methodStart = methodAt + SASL_METHOD.length;
   const methodEnd = text.indexOf(',', methodStart);
   const userAt = text.indexOf(SASL_USERNAME, methodStart);
-  if (userAt < 0 || userAt >= end)
-    return malformed('client= line with sasl_method but no sasl_username');
+  if (userAt < 0) return malformed('client= line with sasl_method but no sasl_username');
 
   const userStart = userAt + SASL_USERNAME.length;
   const senderAt = text.indexOf(', sasl_sender=', userStart);
-  const userEnd = senderAt >= 0 && senderAt < end ? senderAt : end;
   return {
-    type: 'client',
-    queueId,
-    clientName: host.name,
-    clientIp: host.ip,
-    saslMethod: bytes.toString(
-      'latin1',
-      methodStart,
-      methodEnd < 0 || methodEnd > end ? end : methodEnd,
-    ),
-    saslUsername: field(bytes, userStart, userEnd),
+    ...client,
+    saslMethod: decode(line, methodStart, methodEnd < 0 ? text.length : methodEnd),
+    saslUsername: decode(line, userStart, senderAt < 0 ? text.length : senderAt),
   };
 }
 
 /**
  * `warning: name[ip]: SASL LOGIN authentication failed: REASON`. Newer Postfix (3.7 on
- * Debian 12 does) appends the attempted name as `, sasl_username=NAME`. The mechanism is sometimes lower or
- * mixed case (`SASL login`, `SASL Plain`). Warnings without a client address (Cyrus
- * saslauthd's `SASL authentication failure: ...`) repeat a failure logged with one.
+ * Debian 12 does) appends the attempted name as `, sasl_username=NAME`. The mechanism is
+ * sometimes lower or mixed case (`SASL login`, `SASL Plain`). Warnings without a client
+ * address (Cyrus saslauthd's `SASL authentication failure: ...`) repeat a failure logged
+ * with one.
  */
-function parseWarning(text: string, bytes: Buffer, start: number, end: number): SmtpdResult {
-  const failedAt = text.indexOf(' authentication failed', start);
-  if (failedAt < 0 || failedAt >= end) return SKIPPED;
+function parseWarning(line: Line): SmtpdResult {
+  const { text } = line;
+  const failedAt = text.indexOf(' authentication failed');
+  if (failedAt < 0) return SKIPPED;
 
-  const host = readHostAddress(text, bytes, start, failedAt);
+  const host = readHostAddress(line, 9, failedAt);
   if (!host || !text.startsWith(': SASL ', host.end)) return SKIPPED;
 
-  const saslMethod = bytes.toString('latin1', host.end + 7, failedAt);
-  let reasonStart = failedAt + 22;
+  const saslMethod = decode(line, host.end + 7, failedAt);
+  let reasonStart = Math.min(failedAt + 22, text.length);
   if (text.charCodeAt(reasonStart) === 58) reasonStart += 1;
   if (text.charCodeAt(reasonStart) === 32) reasonStart += 1;
 
+  // The name is attacker-controlled and may itself contain the marker: split at the first.
   const userAt = text.indexOf(SASL_USERNAME, reasonStart);
-  const hasUser = userAt >= 0 && userAt < end;
-  const reason = field(bytes, Math.min(reasonStart, end), hasUser ? userAt : end);
+  const reason = decode(line, reasonStart, userAt < 0 ? text.length : userAt);
   if (BACKEND_ERRORS.includes(reason)) return { type: 'auth-backend-error' };
 
   return {
@@ -190,7 +168,7 @@ function parseWarning(text: string, bytes: Buffer, start: number, end: number): 
     clientName: host.name,
     clientIp: host.ip,
     saslMethod,
-    attemptedUsername: hasUser ? field(bytes, userAt + SASL_USERNAME.length, end) : null,
+    attemptedUsername: userAt < 0 ? null : decode(line, userAt + SASL_USERNAME.length, text.length),
     reason,
   };
 }

@@ -1,0 +1,184 @@
+import { describe, expect, it } from 'vitest';
+
+import { parseSmtpd } from '../../src/parsers/postfix/smtpd.js';
+import { isMalformed, SKIPPED } from '../../src/parsers/result.js';
+
+/** Parse an smtpd payload (the text after `postfix/smtpd[pid]: `). */
+function parse(payload: string) {
+  const bytes = Buffer.from(payload);
+  return parseSmtpd({ text: bytes.toString('latin1'), bytes, base: 0 });
+}
+
+describe('postfix smtpd parser', () => {
+  it.each([
+    [
+      'connect from unknown[192.0.2.1]',
+      { type: 'connect', clientName: 'unknown', clientIp: '192.0.2.1' },
+    ],
+    [
+      'connect from client.example.org[2001:db8::25]',
+      { type: 'connect', clientName: 'client.example.org', clientIp: '2001:db8::25' },
+    ],
+    [
+      'disconnect from unknown[192.0.2.1] ehlo=2 starttls=1 auth=1 mail=1 rcpt=1 data=1 quit=1 commands=8',
+      { type: 'disconnect', starttls: 1 },
+    ],
+    [
+      'disconnect from unknown[192.0.2.1] ehlo=1 auth=0/1 rset=1 quit=1 commands=3/4',
+      { type: 'disconnect', starttls: 0 },
+    ],
+    ['disconnect from unknown[192.0.2.1]', { type: 'disconnect', starttls: 0 }],
+  ])('%s', (payload, expected) => {
+    expect(parse(payload)).toEqual(expected);
+  });
+
+  it.each([
+    [
+      'Anonymous TLS connection established from unknown[192.0.2.1]: TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits) key-exchange X25519 server-signature RSA-PSS (2048 bits) server-digest SHA256',
+      'TLSv1.3',
+      'TLS_AES_256_GCM_SHA384',
+    ],
+    [
+      'Anonymous TLS connection established from unknown[192.0.2.2]: TLSv1 with cipher ECDHE-RSA-AES256-SHA (256/256 bits)',
+      'TLSv1',
+      'ECDHE-RSA-AES256-SHA',
+    ],
+    [
+      'Untrusted TLS connection established from host.example.org[192.0.2.3]: TLSv1.2 with cipher ADH-AES256-GCM-SHA384 (256/256 bits)',
+      'TLSv1.2',
+      'ADH-AES256-GCM-SHA384',
+    ],
+    [
+      'Trusted TLS connection established from host.example.org[192.0.2.3]: TLSv1.1 with cipher ECDHE-RSA-AES256-SHA (256/256 bits)',
+      'TLSv1.1',
+      'ECDHE-RSA-AES256-SHA',
+    ],
+    [
+      'Verified TLS connection established from host.example.org[2001:db8::3]: TLSv1.2 with cipher ECDHE-RSA-AES256-GCM-SHA384 (256/256 bits)',
+      'TLSv1.2',
+      'ECDHE-RSA-AES256-GCM-SHA384',
+    ],
+    // Postfix before 2.5 wrote no trust prefix.
+    [
+      'TLS connection established from client.example.org[192.0.2.4]: TLSv1 with cipher DHE-RSA-AES256-SHA (256/256 bits)',
+      'TLSv1',
+      'DHE-RSA-AES256-SHA',
+    ],
+    [
+      'Anonymous TLS connection established from unknown[192.0.2.5]: SSLv3 with cipher DHE-RSA-AES256-SHA (256/256 bits)',
+      'unknown',
+      'DHE-RSA-AES256-SHA',
+    ],
+  ])('%s', (payload, tlsProtocol, cipher) => {
+    expect(parse(payload)).toEqual({ type: 'tls', tlsProtocol, cipher });
+  });
+
+  it.each([
+    [
+      '07C56160641: client=unknown[192.0.2.1], sasl_method=PLAIN, sasl_username=scanner@example.org',
+      {
+        queueId: '07C56160641',
+        clientIp: '192.0.2.1',
+        saslMethod: 'PLAIN',
+        saslUsername: 'scanner@example.org',
+      },
+    ],
+    [
+      '838FC8A5F: client=unknown[2001:db8::1:2:3:4], sasl_method=PLAIN, sasl_username=out@example.org',
+      {
+        queueId: '838FC8A5F',
+        clientIp: '2001:db8::1:2:3:4',
+        saslMethod: 'PLAIN',
+        saslUsername: 'out@example.org',
+      },
+    ],
+    [
+      'EFC962C4C1: client=host.example.com[192.0.2.9], sasl_method=LOGIN, sasl_username=user@example.com, sasl_sender=<id352ib@example.net>',
+      {
+        queueId: 'EFC962C4C1',
+        clientIp: '192.0.2.9',
+        saslMethod: 'LOGIN',
+        saslUsername: 'user@example.com',
+      },
+    ],
+    [
+      '1CF582025C: client=relay.example.org[192.0.2.8]',
+      { queueId: '1CF582025C', clientIp: '192.0.2.8', saslMethod: null, saslUsername: null },
+    ],
+    [
+      '4dTq2B6Ghwz9vYW: client=unknown[192.0.2.7], sasl_method=XOAUTH2, sasl_username=jörg@example.org',
+      {
+        queueId: '4dTq2B6Ghwz9vYW',
+        clientIp: '192.0.2.7',
+        saslMethod: 'XOAUTH2',
+        saslUsername: 'jörg@example.org',
+      },
+    ],
+  ])('%s', (payload, expected) => {
+    expect(parse(payload)).toMatchObject({ type: 'client', ...expected });
+  });
+
+  it.each([
+    [
+      'warning: unknown[192.0.2.152]: SASL LOGIN authentication failed: (reason unavailable), sasl_username=admin',
+      'LOGIN',
+      'admin',
+      '(reason unavailable)',
+    ],
+    [
+      'warning: host.example.net[192.0.2.3]: SASL CRAM-MD5 authentication failed: PDc3OTEwNTkyNTEyMzA2NDIuMTIyODI1MzA2MUBoZWw+',
+      'CRAM-MD5',
+      null,
+      'PDc3OTEwNTkyNTEyMzA2NDIuMTIyODI1MzA2MUBoZWw+',
+    ],
+    [
+      'warning: unknown[192.0.2.33]: SASL login authentication failed: UGFzc3dvcmQ6',
+      'login',
+      null,
+      'UGFzc3dvcmQ6',
+    ],
+    ['warning: unknown[192.0.2.34]: SASL Plain authentication failed: ', 'Plain', null, ''],
+    ['warning: unknown[192.0.2.35]: SASL PLAIN authentication failed:', 'PLAIN', null, ''],
+    [
+      'warning: laptop.example.org[192.0.2.2]: SASL PLAIN authentication failed: generic failure',
+      'PLAIN',
+      null,
+      'generic failure',
+    ],
+    [
+      'warning: unknown[192.0.2.36]: SASL LOGIN authentication failed: Password:',
+      'LOGIN',
+      null,
+      'Password:',
+    ],
+  ])('%s', (payload, saslMethod, attemptedUsername, reason) => {
+    expect(parse(payload)).toMatchObject({
+      type: 'auth-failure',
+      saslMethod,
+      attemptedUsername,
+      reason,
+    });
+  });
+
+  it('treats a lost connection to the SASL back end as an outage, not a failed login', () => {
+    const result = parse(
+      'warning: unknown[192.0.2.1]: SASL LOGIN authentication failed: Connection lost to authentication server',
+    );
+    expect(result).toEqual({ type: 'auth-backend-error' });
+  });
+
+  it.each([
+    'warning: SASL authentication failure: Password verification failed',
+    'warning: SASL authentication failure: cannot connect to saslauthd server: Permission denied',
+    'NOQUEUE: reject: RCPT from unknown[192.0.2.5]: 554 5.7.1 <victim@example.edu>: Relay access denied; from=<spoof@example.org> to=<victim@example.edu> proto=ESMTP helo=<client-5.example.org>',
+    'lost connection after AUTH from unknown[192.0.2.9]',
+    'warning: hostname example.org does not resolve to address 192.0.2.1',
+  ])('skips %s', (payload) => {
+    expect(parse(payload)).toBe(SKIPPED);
+  });
+
+  it('reports a client= line without an address as malformed', () => {
+    const result = parse('07C56160641: client=unknown, sasl_method=PLAIN, sasl_username=x');
+    expect(isMalformed(result)).toBe(true);
+  });
+});

@@ -1,20 +1,22 @@
-import {
-  type AuthFailure,
-  type ReportEvent,
-  type SubmittedMessage,
-  type TlsEvidence,
-  type TlsProtocol,
+import type {
+  AuthFailure,
+  ReportEvent,
+  SubmittedMessage,
+  TlsEvidence,
+  TlsProtocol,
 } from '../events.js';
+import { detach } from '../parsers/postfix/client.js';
 import type { QmgrRecord } from '../parsers/postfix/qmgr.js';
 import type { SmtpdRecord } from '../parsers/postfix/smtpd.js';
 
 /**
  * An smtpd session: from `connect from` to `disconnect from` on one process. One smtpd
- * process serves many connections in turn, so the key is the server, the syslog name and
- * the pid, and state starts afresh at each `connect from`.
+ * process serves many connections in turn, so the key is the syslog name with the pid
+ * (`postfix/submission/smtpd[123]`) within a server, and state starts afresh at each
+ * `connect from`.
  */
 interface Session {
-  key: string;
+  tag: string;
   start: number;
   clientIp: string;
   tlsProtocol: TlsProtocol | null;
@@ -25,12 +27,21 @@ interface Session {
 
 /** A `client=` line with a login, waiting for its qmgr `from=` line. */
 interface PendingMessage {
-  key: string;
   message: SubmittedMessage;
   /** True once the qmgr line has filled in sender and recipients. */
   queued: boolean;
   /** True while the TLS state depends on the session's disconnect line. */
   awaitingSession: boolean;
+}
+
+/** What the correlator holds per mail server: queue ids and pids are unique per server. */
+interface ServerState {
+  sessions: Map<string, Session>;
+  /** Keyed by queue id, in the order the `client=` lines came. */
+  pending: Map<string, PendingMessage>;
+  /** The log shows TLS lines, so a session without one had no TLS. */
+  tlsLogging: boolean;
+  isPending: (queueId: string) => boolean;
 }
 
 /** Context of the line being handled. */
@@ -58,12 +69,13 @@ export interface CorrelatorCounters {
 
 /** Serialised correlator state, saved with each checkpoint. */
 export interface PostfixState {
-  version: 1;
-  sessions: Array<Omit<Session, 'waiting'> & { waiting: string[] }>;
-  pending: Array<
-    Omit<PendingMessage, 'message'> & { message: SubmittedMessage; sessionKey?: string }
-  >;
-  tlsLoggingServers: string[];
+  version: 2;
+  servers: Array<{
+    server: string;
+    tlsLogging: boolean;
+    sessions: Array<Omit<Session, 'waiting'> & { waiting: string[] }>;
+    pending: PendingMessage[];
+  }>;
 }
 
 /**
@@ -73,10 +85,9 @@ export interface PostfixState {
  * session that accepted it.
  */
 export class PostfixCorrelator {
-  private sessions = new Map<string, Session>();
-  private pending = new Map<string, PendingMessage>();
-  /** Servers whose log shows TLS lines, so a session without one had no TLS. */
-  private tlsLoggingServers = new Set<string>();
+  private servers = new Map<string, ServerState>();
+  private lastServer = '';
+  private lastState: ServerState | undefined;
   private newestTime = 0;
   readonly counters: CorrelatorCounters = {
     messages: 0,
@@ -90,25 +101,26 @@ export class PostfixCorrelator {
 
   /** Servers known to log TLS handshakes (smtpd_tls_loglevel >= 1). */
   get serversWithTlsLogging(): ReadonlySet<string> {
-    return this.tlsLoggingServers;
+    return new Set([...this.servers].filter(([, state]) => state.tlsLogging).map(([name]) => name));
   }
 
   smtpd(record: SmtpdRecord, line: LineContext): void {
+    const state = this.serverState(line.server);
     switch (record.type) {
       case 'connect':
-        this.openSession(line, record.clientIp);
+        this.openSession(state, line, record.clientIp);
         break;
       case 'tls':
-        this.recordTls(line, record.tlsProtocol, record.cipher);
+        this.recordTls(state, line, record.tlsProtocol, record.cipher);
         break;
       case 'disconnect':
-        this.closeSession(line, record.starttls);
+        this.closeSession(state, line, record.starttls);
         break;
       case 'client':
-        if (record.saslUsername !== null) this.recordClient(record, line);
+        this.recordClient(state, record, line);
         break;
       case 'auth-failure':
-        this.recordFailure(record, line);
+        this.recordFailure(state, record, line);
         break;
       case 'auth-backend-error':
         this.counters.authBackendErrors++;
@@ -117,13 +129,13 @@ export class PostfixCorrelator {
   }
 
   qmgr(record: QmgrRecord, server: string): void {
-    const key = queueKey(server, record.queueId);
-    const entry = this.pending.get(key);
+    const state = this.serverState(server);
+    const entry = state.pending.get(record.queueId);
     if (!entry) return;
 
     if (record.type === 'removed') {
       // Deleted before qmgr queued it (postsuper -d on a held message): no message.
-      if (!entry.queued) this.pending.delete(key);
+      if (!entry.queued) state.pending.delete(record.queueId);
       return;
     }
     if (entry.queued) return;
@@ -135,17 +147,33 @@ export class PostfixCorrelator {
     if (entry.awaitingSession) return;
 
     // Later from= lines for this queue id are delivery retries, so the entry goes now.
-    this.pending.delete(key);
+    state.pending.delete(record.queueId);
     this.emitMessage(entry.message);
   }
 
-  private openSession(line: LineContext, clientIp: string): void {
-    const key = sessionKey(line.server, line.tag);
-    const previous = this.sessions.get(key);
-    if (previous) this.finishSession(previous, 0);
+  /** A test for queue ids that wait for their qmgr line on a server. */
+  pendingFilter(server: string): (queueId: string) => boolean {
+    return this.serverState(server).isPending;
+  }
 
-    this.sessions.set(key, {
-      key,
+  private serverState(server: string): ServerState {
+    if (server === this.lastServer && this.lastState) return this.lastState;
+    let state = this.servers.get(server);
+    if (!state) {
+      state = newServerState(false);
+      this.servers.set(server, state);
+    }
+    this.lastServer = server;
+    this.lastState = state;
+    return state;
+  }
+
+  private openSession(state: ServerState, line: LineContext, clientIp: string): void {
+    const previous = state.sessions.get(line.tag);
+    if (previous) this.finishSession(state, previous, 0);
+
+    state.sessions.set(line.tag, {
+      tag: line.tag,
       start: line.time,
       clientIp,
       tlsProtocol: null,
@@ -154,30 +182,34 @@ export class PostfixCorrelator {
     });
   }
 
-  private recordTls(line: LineContext, protocol: TlsProtocol, cipher: string): void {
-    this.tlsLoggingServers.add(line.server);
-    const session = this.sessions.get(sessionKey(line.server, line.tag));
+  private recordTls(
+    state: ServerState,
+    line: LineContext,
+    protocol: TlsProtocol,
+    cipher: string,
+  ): void {
+    state.tlsLogging = true;
+    const session = state.sessions.get(line.tag);
     if (!session) return;
     session.tlsProtocol = protocol;
     session.tlsCipher = cipher;
   }
 
-  private closeSession(line: LineContext, starttls: number): void {
-    const key = sessionKey(line.server, line.tag);
-    const session = this.sessions.get(key);
+  private closeSession(state: ServerState, line: LineContext, starttls: number): void {
+    const session = state.sessions.get(line.tag);
     if (!session) return;
-    this.sessions.delete(key);
-    this.finishSession(session, starttls);
+    state.sessions.delete(line.tag);
+    this.finishSession(state, session, starttls);
   }
 
   /** Settle the TLS state of messages that waited for the end of their session. */
-  private finishSession(session: Session, starttls: number): void {
+  private finishSession(state: ServerState, session: Session, starttls: number): void {
     for (const entry of session.waiting) {
       entry.awaitingSession = false;
       entry.message.tlsEvidence = starttls > 0 ? 'starttls' : 'no-line';
-      entry.message.tlsProtocol = this.noTlsLine(entry.message.server, starttls > 0);
+      entry.message.tlsProtocol = this.noTlsLine(state, starttls > 0);
       if (!entry.queued) continue;
-      this.pending.delete(entry.key);
+      state.pending.delete(entry.message.queueId);
       this.emitMessage(entry.message);
     }
     session.waiting = [];
@@ -188,61 +220,64 @@ export class PostfixCorrelator {
    * to log TLS handshakes; otherwise the log cannot tell (smtpd_tls_loglevel = 0, Postfix's
    * default), and a STARTTLS counter proves TLS without its version.
    */
-  private noTlsLine(server: string, starttls: boolean): TlsProtocol {
+  private noTlsLine(state: ServerState, starttls: boolean): TlsProtocol {
     if (starttls) return 'unknown';
-    return this.tlsLoggingServers.has(server) ? 'none' : 'unknown';
+    return state.tlsLogging ? 'none' : 'unknown';
   }
 
-  private recordClient(record: Extract<SmtpdRecord, { type: 'client' }>, line: LineContext): void {
-    const session = this.sessions.get(sessionKey(line.server, line.tag));
-    const tls = this.sessionTls(session, line.server);
+  private sessionTls(
+    state: ServerState,
+    session: Session | undefined,
+  ): { protocol: TlsProtocol; evidence: TlsEvidence; cipher: string | null } {
+    if (!session) return { protocol: 'unknown', evidence: 'not-seen', cipher: null };
+    if (session.tlsProtocol) {
+      return { protocol: session.tlsProtocol, evidence: 'line', cipher: session.tlsCipher };
+    }
+    return { protocol: this.noTlsLine(state, false), evidence: 'no-line', cipher: null };
+  }
+
+  private recordClient(
+    state: ServerState,
+    record: Extract<SmtpdRecord, { type: 'client' }>,
+    line: LineContext,
+  ): void {
+    const session = state.sessions.get(line.tag);
+    const tls = this.sessionTls(state, session);
     const message: SubmittedMessage = {
       kind: 'message',
       time: line.time,
       server: line.server,
       service: line.service,
       queueId: record.queueId,
-      account: record.saslUsername ?? '',
-      saslMethod: record.saslMethod ?? '',
+      account: detach(record.saslUsername),
+      saslMethod: record.saslMethod,
       senderAddress: '',
-      clientIp: record.clientIp,
-      clientName: record.clientName,
+      clientIp: detach(record.clientIp),
+      clientName: detach(record.clientName),
       helo: null,
       tlsProtocol: tls.protocol,
       tlsEvidence: tls.evidence,
-      tlsCipher: tls.cipher,
+      tlsCipher: tls.cipher === null ? null : detach(tls.cipher),
       recipients: 0,
       size: 0,
     };
 
-    const key = queueKey(line.server, record.queueId);
     const awaitingSession =
-      session !== undefined &&
-      tls.evidence === 'no-line' &&
-      !this.tlsLoggingServers.has(line.server);
-    const entry: PendingMessage = { key, message, queued: false, awaitingSession };
-    this.pending.set(key, entry);
-    if (awaitingSession) session!.waiting.push(entry);
+      session !== undefined && tls.evidence === 'no-line' && !state.tlsLogging;
+    const entry: PendingMessage = { message, queued: false, awaitingSession };
+    // A queue id seen again before its qmgr line was reused after a lost message.
+    state.pending.delete(record.queueId);
+    state.pending.set(record.queueId, entry);
+    if (awaitingSession) session.waiting.push(entry);
     this.evictStale(line.time);
   }
 
-  private sessionTls(
-    session: Session | undefined,
-    server: string,
-  ): { protocol: TlsProtocol; evidence: TlsEvidence; cipher: string | null } {
-    if (!session) return { protocol: 'unknown', evidence: 'not-seen', cipher: null };
-    if (session.tlsProtocol) {
-      return { protocol: session.tlsProtocol, evidence: 'line', cipher: session.tlsCipher };
-    }
-    return { protocol: this.noTlsLine(server, false), evidence: 'no-line', cipher: null };
-  }
-
   private recordFailure(
+    state: ServerState,
     record: Extract<SmtpdRecord, { type: 'auth-failure' }>,
     line: LineContext,
   ): void {
-    const session = this.sessions.get(sessionKey(line.server, line.tag));
-    const tls = this.sessionTls(session, line.server);
+    const tls = this.sessionTls(state, state.sessions.get(line.tag));
     const failure: AuthFailure = {
       kind: 'failure',
       time: line.time,
@@ -271,58 +306,54 @@ export class PostfixCorrelator {
     if (now - this.newestTime < 60_000) return;
     this.newestTime = now;
 
-    for (const [key, session] of this.sessions) {
-      if (now - session.start < SESSION_TTL_MS) continue;
-      this.sessions.delete(key);
-      this.finishSession(session, 0);
-      this.counters.evictedSessions++;
-    }
-    for (const [key, entry] of this.pending) {
-      // Map order is insertion order, so the first young entry ends the scan.
-      if (now - entry.message.time < QUEUE_TTL_MS) break;
-      this.pending.delete(key);
-      this.counters.evictedMessages++;
+    for (const state of this.servers.values()) {
+      for (const [tag, session] of state.sessions) {
+        if (now - session.start < SESSION_TTL_MS) continue;
+        state.sessions.delete(tag);
+        this.finishSession(state, session, 0);
+        this.counters.evictedSessions++;
+      }
+      for (const [queueId, entry] of state.pending) {
+        // Map order is insertion order, so the first young entry ends the scan.
+        if (now - entry.message.time < QUEUE_TTL_MS) break;
+        state.pending.delete(queueId);
+        this.counters.evictedMessages++;
+      }
     }
   }
 
   snapshot(): PostfixState {
-    const sessionOf = new Map<PendingMessage, string>();
-    const sessions = [...this.sessions.values()].map((session) => {
-      for (const entry of session.waiting) sessionOf.set(entry, session.key);
-      return { ...session, waiting: session.waiting.map((entry) => entry.key) };
-    });
-    const pending = [...this.pending.values()].map((entry) => ({
-      ...entry,
-      sessionKey: sessionOf.get(entry),
+    const servers = [...this.servers].map(([server, state]) => ({
+      server,
+      tlsLogging: state.tlsLogging,
+      sessions: [...state.sessions.values()].map((session) => ({
+        ...session,
+        waiting: session.waiting.map((entry) => entry.message.queueId),
+      })),
+      pending: [...state.pending.values()],
     }));
-    return { version: 1, sessions, pending, tlsLoggingServers: [...this.tlsLoggingServers] };
+    return { version: 2, servers };
   }
 
-  restore(state: PostfixState): void {
-    this.tlsLoggingServers = new Set(state.tlsLoggingServers);
-    this.pending = new Map();
-    for (const saved of state.pending) {
-      const entry: PendingMessage = {
-        key: saved.key,
-        message: saved.message,
-        queued: saved.queued,
-        awaitingSession: saved.awaitingSession,
-      };
-      this.pending.set(entry.key, entry);
-    }
+  restore(saved: PostfixState): void {
+    this.servers = new Map();
+    this.lastState = undefined;
+    this.lastServer = '';
+    if (saved.version !== 2) return;
 
-    this.sessions = new Map();
-    for (const saved of state.sessions) {
-      const waiting = saved.waiting.flatMap((key) => this.pending.get(key) ?? []);
-      this.sessions.set(saved.key, { ...saved, waiting });
+    for (const entry of saved.servers) {
+      const state = newServerState(entry.tlsLogging);
+      for (const p of entry.pending) state.pending.set(p.message.queueId, p);
+      for (const session of entry.sessions) {
+        const waiting = session.waiting.flatMap((id) => state.pending.get(id) ?? []);
+        state.sessions.set(session.tag, { ...session, waiting });
+      }
+      this.servers.set(entry.server, state);
     }
   }
 }
 
-function sessionKey(server: string, tag: string): string {
-  return `${server} ${tag}`;
-}
-
-function queueKey(server: string, queueId: string): string {
-  return `${server} ${queueId}`;
+function newServerState(tlsLogging: boolean): ServerState {
+  const pending = new Map<string, PendingMessage>();
+  return { sessions: new Map(), pending, tlsLogging, isPending: (id) => pending.has(id) };
 }

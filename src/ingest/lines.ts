@@ -1,6 +1,6 @@
 import type { ReportEvent } from '../events.js';
 import { PostfixCorrelator, type LineContext } from '../correlate/postfix.js';
-import type { Line } from '../parsers/postfix/client.js';
+import { detach, type Line } from '../parsers/postfix/client.js';
 import { postfixDaemon } from '../parsers/postfix/index.js';
 import { parseQmgr } from '../parsers/postfix/qmgr.js';
 import { parseSmtpd } from '../parsers/postfix/smtpd.js';
@@ -25,6 +25,7 @@ export interface LineCounts {
 }
 
 const MAX_PROBLEMS = 5;
+const MAX_CACHED_TAGS = 10_000;
 const MAX_PROBLEM_TEXT = 200;
 
 /**
@@ -37,6 +38,8 @@ export class LineReader {
   private readonly header: SyslogHeader = newHeader();
   private readonly context: LineContext = { server: '', tag: '', service: '', time: 0 };
   private lastHost = '';
+  private readonly line: Line = { text: '', bytes: Buffer.alloc(0), base: 0 };
+  private readonly tags = new Map<string, { tag: string; service: string }>();
 
   constructor(
     private readonly correlator: PostfixCorrelator,
@@ -77,41 +80,67 @@ export class LineReader {
     }
     if (daemon === 'other') return;
 
-    const line: Line = { text: text.substring(h.payloadStart, end), bytes, base: h.payloadStart };
-    if (daemon === 'smtpd') {
-      const record = parseSmtpd(line);
-      if (record === SKIPPED) return;
-      if (isMalformed(record))
-        return this.problem('malformed', record.malformed, block, start, end);
-      if (!this.setContext(block, true)) return;
-      this.correlator.smtpd(record, this.context);
-      return;
-    }
+    // One Line object serves every line: parsers read it and keep nothing of it.
+    const line = this.line;
+    line.text = text.substring(h.payloadStart, end);
+    line.bytes = bytes;
+    line.base = h.payloadStart;
+    if (daemon === 'smtpd') this.readSmtpd(block, line);
+    else this.readQmgr(block, line);
+  }
 
-    const record = parseQmgr(line);
+  private readSmtpd(block: LineBlock, line: Line): void {
+    const record = parseSmtpd(line);
     if (record === SKIPPED) return;
-    if (isMalformed(record)) return this.problem('malformed', record.malformed, block, start, end);
+    if (isMalformed(record)) return this.lineProblem('malformed', record.malformed, block);
+
+    // Only session starts, logins and failures need their time: parse it for those alone.
+    const timed =
+      record.type === 'connect' || record.type === 'client' || record.type === 'auth-failure';
+    if (!this.setContext(block, timed)) return;
+    this.setTag(block.text, this.header);
+    this.correlator.smtpd(record, this.context);
+  }
+
+  /** qmgr lines matter only for queue ids that a `client=` line with a login opened. */
+  private readQmgr(block: LineBlock, line: Line): void {
     if (!this.setContext(block, false)) return;
+    const record = parseQmgr(line, this.correlator.pendingFilter(this.context.server));
+    if (record === SKIPPED) return;
+    if (isMalformed(record)) return this.lineProblem('malformed', record.malformed, block);
     this.correlator.qmgr(record, this.context.server);
   }
 
   /** Fill the line context; false (and a malformed line) when the timestamp is unreadable. */
-  private setContext(block: LineBlock, withTag: boolean): boolean {
+  private setContext(block: LineBlock, timed: boolean): boolean {
     const { text, bytes } = block;
     const h = this.header;
+    this.context.server = this.serverName ?? this.hostOf(text, bytes, h);
+    if (!timed) return true;
+
     const time = this.timestamps.parse(text, h);
     if (Number.isNaN(time)) {
-      this.problem('malformed', 'unreadable timestamp', block, h.lineStart, h.lineEnd);
+      this.lineProblem('malformed', 'unreadable timestamp', block);
       return false;
     }
-
     this.context.time = time;
-    this.context.server = this.serverName ?? this.hostOf(text, bytes, h);
-    if (withTag) {
-      this.context.tag = bytes.toString('latin1', h.tagStart, h.tagEnd);
-      this.context.service = bytes.toString('latin1', h.tagStart, h.tagNameEnd);
-    }
     return true;
+  }
+
+  /**
+   * Tag and service strings, cached by tag: a busy server has a few hundred smtpd pids, and
+   * the cached strings are independent of the block they were read from.
+   */
+  private setTag(text: string, h: SyslogHeader): void {
+    const key = text.substring(h.tagStart, h.tagEnd);
+    let tag = this.tags.get(key);
+    if (!tag) {
+      if (this.tags.size >= MAX_CACHED_TAGS) this.tags.clear();
+      tag = { tag: detach(key), service: detach(text.substring(h.tagStart, h.tagNameEnd)) };
+      this.tags.set(tag.tag, tag);
+    }
+    this.context.tag = tag.tag;
+    this.context.service = tag.service;
   }
 
   /** The host field, reusing the previous string: a file rarely has more than one host. */
@@ -121,6 +150,10 @@ export class LineReader {
       this.lastHost = bytes.toString('utf8', h.hostStart, h.hostEnd);
     }
     return this.lastHost;
+  }
+
+  private lineProblem(kind: 'malformed' | 'unsupported', reason: string, block: LineBlock): void {
+    this.problem(kind, reason, block, this.header.lineStart, this.header.lineEnd);
   }
 
   private problem(

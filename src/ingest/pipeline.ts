@@ -1,10 +1,10 @@
-import { PostfixCorrelator, type PostfixState } from '../correlate/postfix.js';
-import type { AuthFailure, ReportEvent, SubmittedMessage } from '../events.js';
-import { TimestampParser } from '../parsers/syslog.js';
+import type { PostfixState } from '../correlate/postfix.js';
 import type { LogSource } from '../sources/files.js';
-import { fingerprint, readBlocks, FINGERPRINT_BYTES } from '../sources/reader.js';
+import { fingerprint, FINGERPRINT_BYTES } from '../sources/reader.js';
 import type { DuckDBStore, SourceCheckpoint } from '../store/duckdb/store.js';
-import { LineReader, type LineProblem } from './lines.js';
+import type { ReadBatch, ReadJob } from './file-reader.js';
+import type { LineProblem } from './lines.js';
+import { createJobReader, type JobReader } from './worker-reader.js';
 
 /** Commit a batch after this many bytes, so an interrupted ingest repeats little work. */
 export const DEFAULT_BATCH_BYTES = 64 * 1024 * 1024;
@@ -41,52 +41,60 @@ export interface FileSummary {
 /**
  * Ingests log files into the store, each from its checkpoint. Files share one correlator,
  * restored from the store, so a session or queue id that spans a rotation is counted once.
+ * Reading and correlating run in a worker thread while this thread writes to the store.
  */
 export class Ingest {
-  private readonly correlator: PostfixCorrelator;
-  private messages: SubmittedMessage[] = [];
-  private failures: AuthFailure[] = [];
   private runId = 0;
+  private tlsLogging = new Set<string>();
+  private backendErrors = 0;
 
   constructor(
     private readonly store: DuckDBStore,
     private readonly options: IngestOptions,
-  ) {
-    this.correlator = new PostfixCorrelator((event) => this.collect(event));
-  }
+  ) {}
 
   async run(sources: LogSource[]): Promise<FileSummary[]> {
     this.runId = await this.store.startRun();
     const saved = await this.store.loadState(STATE_FORMAT);
-    if (saved) this.correlator.restore(JSON.parse(saved) as PostfixState);
+    const state = saved ? (JSON.parse(saved) as PostfixState) : null;
+    this.tlsLogging = new Set(state ? tlsLoggingOf(state) : []);
 
+    const files = sources.filter((source) => source.path !== '-');
+    const stdin = sources.filter((source) => source.path === '-');
     const summaries: FileSummary[] = [];
-    for (const source of sources) {
-      summaries.push(
-        source.path === '-' ? await this.ingestStdin(source) : await this.ingestFile(source),
-      );
+
+    const reader = createJobReader(state);
+    try {
+      for (const source of files) summaries.push(await this.ingestFile(reader, source));
+    } finally {
+      await reader.close();
     }
 
-    await this.store.settleNoTlsLine(this.correlator.serversWithTlsLogging);
+    // Standard input has no checkpoint, so it gets a correlator of its own and saves none.
+    for (const source of stdin) {
+      const own = createJobReader(null, { stdin: true });
+      try {
+        summaries.push(await this.ingestStdin(own, source));
+      } finally {
+        await own.close();
+      }
+    }
+
+    await this.store.settleNoTlsLine(this.tlsLogging);
     await this.store.finishRun(this.runId);
     return summaries;
   }
 
-  /** Servers whose logs show no TLS line at all: TLS versions stay unknown for them. */
+  /** Servers whose logs show TLS lines; TLS versions stay unknown for the others. */
   get serversWithTlsLogging(): ReadonlySet<string> {
-    return this.correlator.serversWithTlsLogging;
+    return this.tlsLogging;
   }
 
   get authBackendErrors(): number {
-    return this.correlator.counters.authBackendErrors;
+    return this.backendErrors;
   }
 
-  private collect(event: ReportEvent): void {
-    if (event.kind === 'message') this.messages.push(event);
-    else this.failures.push(event);
-  }
-
-  private async ingestFile(source: LogSource): Promise<FileSummary> {
+  private async ingestFile(reader: JobReader, source: LogSource): Promise<FileSummary> {
     const started = performance.now();
     const checkpoint = await this.findCheckpoint(source);
     const head = await fingerprint(source);
@@ -102,11 +110,10 @@ export class Ingest {
     if (!source.gzip && checkpoint && checkpoint.byteOffset >= source.size) {
       return this.summary(source, started, current, { alreadyRead: true });
     }
-    return this.readSource(source, started, current, true);
+    return this.readSource(reader, source, started, current, true);
   }
 
-  /** Standard input has no identity to checkpoint: it is read whole, with its own state. */
-  private async ingestStdin(source: LogSource): Promise<FileSummary> {
+  private async ingestStdin(reader: JobReader, source: LogSource): Promise<FileSummary> {
     const started = performance.now();
     const current: SourceCheckpoint = {
       id: await this.store.newSourceId(),
@@ -116,10 +123,11 @@ export class Ingest {
       byteOffset: 0,
       lineCount: 0,
     };
-    return this.readSource(source, started, current, false);
+    return this.readSource(reader, source, started, current, false);
   }
 
   private async readSource(
+    reader: JobReader,
     source: LogSource,
     started: number,
     current: SourceCheckpoint,
@@ -127,58 +135,51 @@ export class Ingest {
   ): Promise<FileSummary> {
     const startOffset = current.byteOffset;
     const startLines = current.lineCount;
-    const before = { ...this.correlator.counters };
-    const timestamps = new TimestampParser({
+    let messages = 0;
+    let failures = 0;
+
+    const job: ReadJob = {
+      source,
+      startOffset,
+      startLines,
+      checkpointed,
       timeZone: this.options.timeZone,
       year: this.options.year,
-      referenceMs: source.mtimeMs,
-    });
-    const lines = new LineReader(this.correlator, timestamps, this.options.serverName, startLines);
+      serverName: this.options.serverName,
+      batchBytes: this.options.batchBytes ?? DEFAULT_BATCH_BYTES,
+    };
+    const store = async (batch: ReadBatch) => {
+      current.byteOffset = batch.byteOffset;
+      current.lineCount = batch.lineCount;
+      messages += batch.messages.length;
+      failures += batch.failures.length;
+      await this.store.writeBatch({
+        messages: batch.messages,
+        failures: batch.failures,
+        sourceId: current.id,
+        runId: this.runId,
+        checkpoint: checkpointed ? { ...current } : undefined,
+        state: batch.state === null ? undefined : { format: STATE_FORMAT, json: batch.state },
+      });
+    };
 
-    let unsaved = 0;
-    for await (const block of readBlocks(source, startOffset)) {
-      // A plain file's last line without a newline may still be being written: leave it.
-      if (!block.complete && !source.gzip && checkpointed) break;
-
-      lines.readBlock(block);
-      current.byteOffset = block.offset + block.bytes.length;
-      current.lineCount = lines.counts.lines;
-      unsaved += block.bytes.length;
-      this.options.onProgress?.(source, current.byteOffset);
-
-      if (unsaved >= (this.options.batchBytes ?? DEFAULT_BATCH_BYTES)) {
-        await this.flush(current, checkpointed);
-        unsaved = 0;
-      }
-    }
-    await this.flush(current, checkpointed);
+    const result = await reader.read(job, store, (bytes) =>
+      this.options.onProgress?.(source, bytes),
+    );
+    for (const server of result.tlsLoggingServers) this.tlsLogging.add(server);
+    this.backendErrors += result.counters.authBackendErrors;
 
     return this.summary(source, started, current, {
       alreadyRead: false,
       linesRead: current.lineCount - startLines,
       bytesRead: current.byteOffset - startOffset,
       resumedAtLine: startLines,
-      messages: this.correlator.counters.messages - before.messages,
-      failures: this.correlator.counters.failures - before.failures,
-      unsupported: lines.counts.unsupported,
-      malformed: lines.counts.malformed,
-      problems: lines.counts.problems,
+      messages,
+      failures,
+      unsupported: result.counts.unsupported,
+      malformed: result.counts.malformed,
+      problems: result.counts.problems,
     });
-  }
-
-  private async flush(checkpoint: SourceCheckpoint, checkpointed: boolean): Promise<void> {
-    await this.store.writeBatch({
-      messages: this.messages,
-      failures: this.failures,
-      sourceId: checkpoint.id,
-      runId: this.runId,
-      checkpoint: checkpointed ? { ...checkpoint } : undefined,
-      state: checkpointed
-        ? { format: STATE_FORMAT, json: JSON.stringify(this.correlator.snapshot()) }
-        : undefined,
-    });
-    this.messages = [];
-    this.failures = [];
   }
 
   /**
@@ -231,4 +232,9 @@ export class Ingest {
       linesPerSecond: durationMs > 0 ? Math.round((linesRead * 1000) / durationMs) : 0,
     };
   }
+}
+
+function tlsLoggingOf(state: PostfixState): string[] {
+  if (state.version !== 2) return [];
+  return state.servers.filter((server) => server.tlsLogging).map((server) => server.server);
 }

@@ -102,10 +102,6 @@ describe('postfix smtpd parser', () => {
       },
     ],
     [
-      '1CF582025C: client=relay.example.org[192.0.2.8]',
-      { queueId: '1CF582025C', clientIp: '192.0.2.8', saslMethod: null, saslUsername: null },
-    ],
-    [
       '4dTq2B6Ghwz9vYW: client=unknown[192.0.2.7], sasl_method=XOAUTH2, sasl_username=jörg@example.org',
       {
         queueId: '4dTq2B6Ghwz9vYW',
@@ -172,6 +168,7 @@ describe('postfix smtpd parser', () => {
     'warning: SASL authentication failure: cannot connect to saslauthd server: Permission denied',
     'NOQUEUE: reject: RCPT from unknown[192.0.2.5]: 554 5.7.1 <victim@example.edu>: Relay access denied; from=<spoof@example.org> to=<victim@example.edu> proto=ESMTP helo=<client-5.example.org>',
     'lost connection after AUTH from unknown[192.0.2.9]',
+    '1CF582025C: client=relay.example.org[192.0.2.8]',
     'warning: hostname example.org does not resolve to address 192.0.2.1',
   ])('skips %s', (payload) => {
     expect(parse(payload)).toBe(SKIPPED);

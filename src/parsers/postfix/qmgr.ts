@@ -12,20 +12,28 @@ export type QmgrRecord =
 
 export type QmgrResult = QmgrRecord | Malformed | typeof SKIPPED;
 
-/** Parse a qmgr payload: `line.text` is the text after `qmgr[pid]: `. */
-export function parseQmgr(line: Line): QmgrResult {
+/**
+ * Parse a qmgr payload: `line.text` is the text after `qmgr[pid]: `. Lines for queue ids
+ * that `wanted` rejects are skipped before any other field is read: on a busy server most
+ * messages arrive without SMTP AUTH.
+ */
+export function parseQmgr(
+  line: Line,
+  wanted: (queueId: string) => boolean = () => true,
+): QmgrResult {
   const { text } = line;
   const idEnd = queueIdEnd(text);
   if (idEnd < 0) return SKIPPED;
-  const payload = idEnd + 2;
+  const queueId = text.substring(0, idEnd);
+  if (!wanted(queueId)) return SKIPPED;
 
-  if (text.startsWith('from=<', payload)) return parseQueued(line, idEnd);
-  if (text.startsWith('removed', payload))
-    return { type: 'removed', queueId: decode(line, 0, idEnd) };
+  const payload = idEnd + 2;
+  if (text.startsWith('from=<', payload)) return parseQueued(line, idEnd, queueId);
+  if (text.startsWith('removed', payload)) return { type: 'removed', queueId };
   return SKIPPED;
 }
 
-function parseQueued(line: Line, idEnd: number): QmgrResult {
+function parseQueued(line: Line, idEnd: number, queueId: string): QmgrResult {
   const { text } = line;
   const senderStart = idEnd + 8;
   const sizeAt = text.indexOf('>, size=', senderStart);
@@ -43,7 +51,7 @@ function parseQueued(line: Line, idEnd: number): QmgrResult {
 
   return {
     type: 'queued',
-    queueId: decode(line, 0, idEnd),
+    queueId,
     senderAddress: decode(line, senderStart, sizeAt),
     size,
     recipients,

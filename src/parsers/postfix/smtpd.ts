@@ -12,8 +12,8 @@ export type SmtpdRecord =
       queueId: string;
       clientName: string;
       clientIp: string;
-      saslMethod: string | null;
-      saslUsername: string | null;
+      saslMethod: string;
+      saslUsername: string;
     }
   | {
       type: 'auth-failure';
@@ -113,16 +113,17 @@ function parseTls(line: Line, at: number): SmtpdResult {
   return { type: 'tls', tlsProtocol: TLS_VERSIONS[raw] ?? 'unknown', cipher };
 }
 
-/** `QUEUEID: client=name[ip], sasl_method=PLAIN, sasl_username=user[, sasl_sender=...]` */
+/**
+ * `QUEUEID: client=name[ip], sasl_method=PLAIN, sasl_username=user[, sasl_sender=...]`.
+ * A `client=` line without a login is skipped before any field is read.
+ */
 function parseClient(line: Line, idEnd: number): SmtpdResult {
   const { text } = line;
-  const host = readHostAddress(line, idEnd + 9);
-  if (!host) return malformed('client= line without name[address]');
-  const queueId = decode(line, 0, idEnd);
-  const client = { type: 'client' as const, queueId, clientName: host.name, clientIp: host.ip };
+  const methodAt = text.indexOf(SASL_METHOD, idEnd);
+  if (methodAt < 0) return SKIPPED;
 
-  const methodAt = text.indexOf(SASL_METHOD, host.end);
-  if (methodAt < 0) return { ...client, saslMethod: null, saslUsername: null };
+  const host = readHostAddress(line, idEnd + 9, methodAt);
+  if (!host) return malformed('client= line without name[address]');
 
   const methodStart = methodAt + SASL_METHOD.length;
   const methodEnd = text.indexOf(',', methodStart);
@@ -132,8 +133,11 @@ function parseClient(line: Line, idEnd: number): SmtpdResult {
   const userStart = userAt + SASL_USERNAME.length;
   const senderAt = text.indexOf(', sasl_sender=', userStart);
   return {
-    ...client,
-    saslMethod: decode(line, methodStart, methodEnd < 0 ? text.length : methodEnd),
+    type: 'client',
+    queueId: text.substring(0, idEnd),
+    clientName: host.name,
+    clientIp: host.ip,
+    saslMethod: text.substring(methodStart, methodEnd < 0 ? text.length : methodEnd),
     saslUsername: decode(line, userStart, senderAt < 0 ? text.length : senderAt),
   };
 }

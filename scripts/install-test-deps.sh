@@ -4,7 +4,7 @@
 # installs what is missing; elsewhere those tests report themselves skipped.
 set -euo pipefail
 
-PACKAGES=(postfix dovecot-core swaks openssl socat jq chromium)
+PACKAGES=(postfix dovecot-core openssl procps chromium)
 
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
   echo "install-test-deps: not root on Debian; end-to-end and browser tests may be skipped" >&2

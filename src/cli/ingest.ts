@@ -1,6 +1,6 @@
 import { Ingest, type FileSummary } from '../ingest/pipeline.js';
 import { resolveSources } from '../sources/files.js';
-import { DuckDBStore } from '../store/duckdb/store.js';
+import { openStore } from '../server/server-file.js';
 import { parseStoreUrl } from '../store/url.js';
 import type { Settings } from '../config.js';
 import { textTable } from './format.js';
@@ -26,7 +26,7 @@ export async function runIngest(
   flags: IngestFlags,
 ): Promise<IngestResult> {
   const sources = await resolveSources(files);
-  const store = await DuckDBStore.open(parseStoreUrl(settings.store).path);
+  const store = await openStore(parseStoreUrl(settings.store).path);
   const progress = new ProgressBar();
 
   try {

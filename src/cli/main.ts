@@ -7,11 +7,13 @@ import { Command, CommanderError, Option } from 'commander';
 import { loadSettings, ENVIRONMENT } from '../config.js';
 import { AppError, invalidOption } from '../errors.js';
 import type { ReportFilter } from '../queries/filters.js';
-import { DuckDBStore } from '../store/duckdb/store.js';
+import { openStore } from '../server/server-file.js';
+import type { DuckDBStore } from '../store/duckdb/store.js';
 import { DEFAULT_STORE_URL, parseStoreUrl } from '../store/url.js';
 import { checkDate } from '../time.js';
 import { runIngest } from './ingest.js';
 import { checkChoice, FORMATS, printReport, VIEWS } from './report.js';
+import { addServeOptions, checkServeFlags, runServe } from './serve.js';
 
 const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 /** The project's own anonymised Postfix logs, read by `run` when no log is given. */
@@ -113,14 +115,18 @@ export function buildProgram(): Command {
       await withStore(settings.store, (store) => printReport(store, filter, view, format));
     });
 
-  addIngestOptions(
-    program
-      .command('run')
-      .description('ingest the given logs (or the bundled sample logs) and print the report'),
+  addServeOptions(
+    addIngestOptions(
+      program
+        .command('run')
+        .description('ingest the given logs (or the bundled sample logs) and serve the report'),
+    ),
   )
     .argument('[files...]', 'log files; the bundled sample when none are given')
     .action(async (files: string[], options) => {
       const settings = loadSettings(options);
+      const serveFlags = { listen: options.listen, token: options.token, follow: [] };
+      checkServeFlags(serveFlags);
       const logs = files.length > 0 ? files : [SAMPLE_LOGS];
       if (files.length === 0)
         process.stderr.write(`no log given: reading the bundled sample ${SAMPLE_LOGS}\n`);
@@ -129,11 +135,28 @@ export function buildProgram(): Command {
         serverName: options.serverName,
         format: 'text',
       });
-      const filter = reportFilter({}, settings.timeZone);
-      await withStore(settings.store, async (store) => {
-        await printReport(store, filter, 'summary', 'text');
-        process.stdout.write('\n');
-        await printReport(store, filter, 'tls', 'text');
+      await runServe(settings, serveFlags);
+    });
+
+  addServeOptions(
+    addIngestOptions(
+      program
+        .command('serve')
+        .description('serve the web UI and HTTP API over the store until SIGINT or SIGTERM'),
+    ),
+  )
+    .option(
+      '--follow <files...>',
+      'keep ingesting these logs as they grow, checking every 2 seconds (globs are expanded again each time)',
+    )
+    .action(async (options) => {
+      const settings = loadSettings(options);
+      await runServe(settings, {
+        listen: options.listen,
+        token: options.token,
+        follow: options.follow ?? [],
+        year: options.year === undefined ? undefined : parseYear(options.year),
+        serverName: options.serverName,
       });
     });
 
@@ -148,7 +171,7 @@ async function withStore<T>(url: string, work: (store: DuckDBStore) => Promise<T
       detail: 'no store there yet; run smtp-auth-report ingest first, or pass --store',
     });
   }
-  const store = await DuckDBStore.open(location.path);
+  const store = await openStore(location.path);
   try {
     return await work(store);
   } finally {
@@ -157,6 +180,11 @@ async function withStore<T>(url: string, work: (store: DuckDBStore) => Promise<T
 }
 
 export async function main(argv: string[]): Promise<void> {
+  // `report | head` closes the pipe early: that is the reader's choice, not an error.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
   const program = buildProgram().exitOverride();
   try {
     await program.parseAsync(argv);

@@ -30,7 +30,7 @@ export interface AccountDetail {
   failures: { day: string; attemptedUsername: string | null; clientIp: string; failures: number }[];
 }
 
-/** The account's messages in the period: its conditions with the account bound last. */
+/** Narrow message conditions to one account, bound as the next parameter. */
 function accountConditions(c: Condition, account: string): Condition {
   return {
     where: `${c.where} AND account = $${c.next}`,
@@ -40,22 +40,22 @@ function accountConditions(c: Condition, account: string): Condition {
 }
 
 /**
- * One account's page: totals, messages per day, TLS versions, client IPs, mechanisms, sender
- * addresses and the failed logins under its name. Returns null when the account has no
+ * Query one account's page: totals, messages per day, TLS versions, client IPs, mechanisms, sender
+ * addresses and the failed logins under its name. The detail is null when the account has no
  * message in the period.
  */
 export async function queryAccountDetail(
   store: DuckDBStore,
   filter: ReportFilter,
   account: string,
-): Promise<AccountDetail | null> {
+): Promise<{ period: Period; detail: AccountDetail | null }> {
   const period = await resolvePeriod(store, filter);
   const c = accountConditions(messageConditions(filter, period), account);
 
   const totals = await queryTotals(store, c);
-  if (totals.messages === 0) return null;
+  if (totals.messages === 0) return { period, detail: null };
 
-  return {
+  const detail: AccountDetail = {
     account,
     from: period.from,
     to: period.to,
@@ -68,6 +68,7 @@ export async function queryAccountDetail(
     heloNames: await queryHeloNames(store, c),
     failures: await queryAccountFailures(store, filter, period, account),
   };
+  return { period, detail };
 }
 
 async function queryTotals(

@@ -60,16 +60,20 @@ export async function queryAccounts(
             list_sort(list(DISTINCT sasl_mechanism)) AS mechanisms,
             round(100.0 * count(*) FILTER (WHERE tls_protocol IN ('TLSv1', 'TLSv1.1', 'none'))
                   / count(*), 1) AS legacy_tls_percent,
-            min(ts) AS first_seen, max(ts) AS last_seen,
-            count(*) OVER () AS total
+            min(ts) AS first_seen, max(ts) AS last_seen
      FROM submitted_messages WHERE ${c.where}
      GROUP BY account ORDER BY ${sort} ${order}, account ${limit}`,
     c.params,
   );
 
+  const [count] = await store.all(
+    `SELECT count(DISTINCT account) AS total FROM submitted_messages WHERE ${c.where}`,
+    c.params,
+  );
+
   return {
     period,
-    total: rows.length > 0 ? Number(rows[0].total) : 0,
+    total: Number(count.total),
     rows: rows.map((r) => ({
       account: String(r.account),
       messages: Number(r.messages),

@@ -8,7 +8,7 @@ export interface DomainRow {
 }
 
 /**
- * The sender domains of the period, for the "Show data for" choice. The domain filter is
+ * Query the sender domains of the period, for the "Show data for" choice. The domain filter is
  * ignored, so that choosing one domain still lists all the others.
  */
 export async function queryDomains(

@@ -108,11 +108,27 @@ export class DuckDBStore {
     }
   }
 
-  /** Stream a query's rows in chunks, for exports of millions of rows. */
+  /**
+   * Stream a query's rows in chunks, for exports of millions of rows. The stream has a
+   * connection of its own: a query run on a connection while it streams ends that stream
+   * early without an error (seen with @duckdb/node-api 1.5.6), and an export must not hold
+   * up the report's other queries.
+   */
   async *stream(sql: string, params: DuckDBValue[] = []): AsyncGenerator<Row[]> {
-    const result = await this.connection.stream(sql, params);
-    for await (const rows of result.yieldRowObjectJs()) {
-      yield rows.map(plainRow);
+    const connection = await this.instance.connect();
+    try {
+      const result = await connection.stream(sql, params);
+      for await (const rows of result.yieldRowObjectJs()) {
+        yield rows.map(plainRow);
+      }
+    } catch (err) {
+      throw new AppError(
+        'STORE_FAILED',
+        { path: this.path, detail: (err as Error).message },
+        { cause: err },
+      );
+    } finally {
+      connection.closeSync();
     }
   }
 

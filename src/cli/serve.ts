@@ -1,0 +1,187 @@
+import { existsSync } from 'node:fs';
+
+import type { Command } from 'commander';
+import type { FastifyInstance } from 'fastify';
+import { pino, type Logger } from 'pino';
+
+import type { Settings } from '../config.js';
+import { AppError, invalidOption } from '../errors.js';
+import { buildServer } from '../server/app.js';
+import { checkToken } from '../server/auth.js';
+import { FOLLOW_INTERVAL_MS, LogFollower } from '../server/follow.js';
+import {
+  checkListenAllowed,
+  DEFAULT_LISTEN,
+  formatListen,
+  parseListen,
+  serverUrl,
+  type ListenAddress,
+} from '../server/listen.js';
+import { openStore, removeServerFile, writeServerFile } from '../server/server-file.js';
+import { resolveSources } from '../sources/files.js';
+import type { DuckDBStore } from '../store/duckdb/store.js';
+import { parseStoreUrl } from '../store/url.js';
+
+export const TOKEN_ENVIRONMENT = 'SMTP_AUTH_REPORT_TOKEN';
+
+/** How long shutdown waits for a running follow ingest before exiting without it. */
+const STOP_INGEST_WAIT_MS = 5000;
+
+export interface ServeFlags {
+  listen: string;
+  token?: string;
+  /** Logs to keep ingesting as they grow; empty for none. */
+  follow: string[];
+  year?: number;
+  serverName?: string;
+}
+
+/** Add the options that `serve` and `run` share. */
+export function addServeOptions(command: Command): Command {
+  return command
+    .option(
+      '--listen <host:port>',
+      'address to serve the report on; an address other than loopback needs a token',
+      DEFAULT_LISTEN,
+    )
+    .option(
+      '--token <token>',
+      `access token for the web UI and API, at least 16 characters (env ${TOKEN_ENVIRONMENT}, ` +
+        'which keeps it out of the process list)',
+    );
+}
+
+/**
+ * Serve the report until SIGINT or SIGTERM. While it runs, `<store path>.server.json` names
+ * the server, so that other commands that find the store locked can report its URL.
+ */
+export async function runServe(settings: Settings, flags: ServeFlags): Promise<void> {
+  const { token, listen } = checkServeFlags(flags);
+  if (flags.follow.length > 0) await resolveSources(flags.follow);
+
+  const storePath = parseStoreUrl(settings.store).path;
+  if (flags.follow.length === 0 && !existsSync(storePath)) {
+    throw new AppError('SOURCE_NOT_FOUND', {
+      path: storePath,
+      detail:
+        'no store there yet; run smtp-auth-report ingest first, pass --store, or add --follow LOG',
+    });
+  }
+  const store = await openStore(storePath);
+
+  const log = pino(
+    { redact: ['req.headers.authorization', 'req.headers.cookie'] },
+    pino.destination({ dest: 2, sync: true }),
+  );
+  const app = buildServer({ store, timeZone: settings.timeZone, token, logger: log });
+  const url = await listenOrClose(app, store, listen);
+
+  writeServerFile(storePath, { pid: process.pid, url });
+  const removeOnExit = () => removeServerFile(storePath);
+  process.once('exit', removeOnExit);
+  process.stderr.write(`smtp-auth-report: serving the report at ${url}\n`);
+  log.info({ url, store: storePath, tokenRequired: token !== undefined }, 'server started');
+
+  const follower = startFollower(store, settings, flags, log);
+  const signal = await nextSignal();
+
+  log.info({ signal }, 'server stopping');
+  const ingestStopped = await stopFollower(follower, log);
+  await app.close();
+  // An ingest still running uses the connection, so the store is left open. Exiting drops
+  // the uncommitted batch, which the next ingest reads again from the last checkpoint.
+  if (ingestStopped) store.close();
+  removeServerFile(storePath);
+  process.off('exit', removeOnExit);
+  log.info({ signal }, 'server stopped');
+  if (!ingestStopped) process.exit(0);
+}
+
+/** Check the listen address and token, so that `run` can fail before it ingests. */
+export function checkServeFlags(flags: ServeFlags): { token?: string; listen: ListenAddress } {
+  const token = resolveToken(flags.token);
+  const listen = parseListen(flags.listen);
+  checkListenAllowed(listen, token);
+  return { token, listen };
+}
+
+function resolveToken(flag: string | undefined): string | undefined {
+  if (flag !== undefined) return checkToken(flag, '--token');
+  const env = process.env[TOKEN_ENVIRONMENT];
+  return env === undefined || env === '' ? undefined : checkToken(env, TOKEN_ENVIRONMENT);
+}
+
+/** Listen and return the URL to open; port 0 becomes the port the system chose. */
+async function listenOrClose(
+  app: FastifyInstance,
+  store: DuckDBStore,
+  listen: ListenAddress,
+): Promise<string> {
+  try {
+    await app.listen({ host: listen.host, port: listen.port });
+  } catch (err) {
+    await app.close();
+    store.close();
+    throw listenError(err as NodeJS.ErrnoException, listen);
+  }
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : listen.port;
+  return serverUrl({ host: listen.host, port });
+}
+
+function listenError(err: NodeJS.ErrnoException, listen: ListenAddress): Error {
+  const fixes: Record<string, string> = {
+    EADDRINUSE: 'the port is in use; stop the other server or choose another port',
+    EACCES: 'permission denied; choose a port above 1023',
+    EADDRNOTAVAIL: 'no network interface of this machine has that address',
+    ENOTFOUND: 'the host name does not resolve',
+  };
+  const fix = err.code ? fixes[err.code] : undefined;
+  return fix ? invalidOption('--listen', formatListen(listen), fix) : err;
+}
+
+function startFollower(
+  store: DuckDBStore,
+  settings: Settings,
+  flags: ServeFlags,
+  log: Logger,
+): LogFollower | undefined {
+  if (flags.follow.length === 0) return undefined;
+
+  const follower = new LogFollower(
+    store,
+    flags.follow,
+    { timeZone: settings.timeZone, year: flags.year, serverName: flags.serverName },
+    log,
+  );
+  follower.start();
+  log.info({ files: flags.follow, intervalMs: FOLLOW_INTERVAL_MS }, 'following logs');
+  return follower;
+}
+
+/** Stop following; false when an ingest is still running after the wait. */
+async function stopFollower(follower: LogFollower | undefined, log: Logger): Promise<boolean> {
+  if (!follower) return true;
+
+  let timer: NodeJS.Timeout | undefined;
+  const waited = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), STOP_INGEST_WAIT_MS);
+  });
+  const stopped = await Promise.race([follower.stop().then(() => true), waited]);
+  clearTimeout(timer);
+
+  if (!stopped) log.warn({ waitMs: STOP_INGEST_WAIT_MS }, 'exiting during an ingest batch');
+  return stopped;
+}
+
+function nextSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      resolve(signal);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}

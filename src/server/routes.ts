@@ -1,0 +1,144 @@
+import { Readable } from 'node:stream';
+
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+
+import { csvLine } from '../cli/format.js';
+import { AppError } from '../errors.js';
+import { queryAccountDetail } from '../queries/account-detail.js';
+import { queryAccounts } from '../queries/accounts.js';
+import { DETAIL_COLUMNS, streamDetails } from '../queries/details.js';
+import { queryDomains } from '../queries/domains.js';
+import { queryFailures } from '../queries/failures.js';
+import { resolvePeriod, type ReportFilter } from '../queries/filters.js';
+import { querySummary } from '../queries/summary.js';
+import { queryTlsByAccount, queryTlsByDay } from '../queries/tls.js';
+import { queryVolume } from '../queries/volume.js';
+import type { DuckDBStore } from '../store/duckdb/store.js';
+import { connectionMutex } from './mutex.js';
+import { OPENAPI_DOCUMENT } from './openapi.js';
+import { accountsQuery, filterQuery, parseQuery, toFilter, toPage } from './params.js';
+
+export interface ApiContext {
+  store: DuckDBStore;
+  /** The IANA time zone of report days. */
+  timeZone: string;
+}
+
+/** Register the report endpoints under /api. Each handler validates, filters, queries, responds. */
+export function registerApiRoutes(app: FastifyInstance, { store, timeZone }: ApiContext): void {
+  const mutex = connectionMutex(store);
+  const serial = <T>(work: () => Promise<T>) => mutex.run(work);
+
+  app.get('/api/openapi.json', async () => OPENAPI_DOCUMENT);
+
+  app.get('/api/summary', async (request) => {
+    const filter = toFilter(parseQuery(filterQuery, request.query), timeZone);
+
+    const summary = await serial(() => querySummary(store, filter));
+
+    return summary;
+  });
+
+  app.get('/api/domains', async (request) => {
+    const filter = toFilter(parseQuery(filterQuery, request.query), timeZone);
+
+    const { period, rows } = await serial(() => queryDomains(store, filter));
+
+    return { from: period.from, to: period.to, domains: rows };
+  });
+
+  app.get('/api/volume', async (request) => {
+    const filter = toFilter(parseQuery(filterQuery, request.query), timeZone);
+
+    const { period, rows } = await serial(() => queryVolume(store, filter));
+
+    return { from: period.from, to: period.to, rows };
+  });
+
+  app.get('/api/tls', async (request) => {
+    const filter = toFilter(parseQuery(filterQuery, request.query), timeZone);
+
+    const [byDay, byAccount] = await serial(async () => [
+      await queryTlsByDay(store, filter),
+      await queryTlsByAccount(store, filter),
+    ]);
+
+    return {
+      from: byDay.period.from,
+      to: byDay.period.to,
+      byDay: byDay.rows,
+      byAccount: byAccount.rows,
+    };
+  });
+
+  app.get('/api/accounts', async (request) => {
+    const query = parseQuery(accountsQuery, request.query);
+    const filter = toFilter(query, timeZone);
+
+    const { period, total, rows } = await serial(() => queryAccounts(store, filter, toPage(query)));
+
+    return { from: period.from, to: period.to, total, rows };
+  });
+
+  app.get<{ Params: { account: string } }>('/api/accounts/:account', async (request) => {
+    const filter = toFilter(parseQuery(filterQuery, request.query), timeZone);
+    const { account } = request.params;
+
+    const { period, detail } = await serial(() => queryAccountDetail(store, filter, account));
+
+    if (detail) return detail;
+    throw new AppError('NOT_FOUND', {
+      what: 'account',
+      value: `${JSON.stringify(account)} with messages from ${period.from} to ${period.to}`,
+    });
+  });
+
+  app.get('/api/failures', async (request) => {
+    const filter = toFilter(parseQuery(filterQuery, request.query), timeZone);
+
+    const { period, rows } = await serial(() => queryFailures(store, filter));
+
+    return { from: period.from, to: period.to, rows };
+  });
+
+  app.get('/api/export.csv', async (request, reply) => {
+    const filter = toFilter(parseQuery(filterQuery, request.query), timeZone);
+
+    // Resolve the period once, so that the file name and the rows cover the same days.
+    const period = await serial(() => resolvePeriod(store, filter));
+    const pinned = { ...filter, from: period.from, to: period.to };
+
+    const filename = `smtp-auth-report-${period.from}-${period.to}.csv`;
+    return reply
+      .type('text/csv; charset=utf-8')
+      .header('Content-Disposition', `attachment; filename="${filename}"`)
+      .send(Readable.from(detailCsv(store, pinned, request.log), { objectMode: false }));
+  });
+}
+
+/**
+ * The detailed download as CSV text, one string per chunk of rows. Only the period lookup
+ * takes the shared connection; the rows stream on a connection of their own, so other
+ * requests go on while a large export downloads.
+ */
+async function* detailCsv(
+  store: DuckDBStore,
+  filter: ReportFilter,
+  log: FastifyBaseLogger,
+): AsyncGenerator<string> {
+  const { chunks } = await connectionMutex(store).run(() => streamDetails(store, filter));
+  let rowCount = 0;
+  let complete = false;
+  try {
+    yield csvLine([...DETAIL_COLUMNS]);
+
+    for await (const rows of chunks) {
+      rowCount += rows.length;
+      yield rows.map((row) => csvLine(DETAIL_COLUMNS.map((key) => row[key]))).join('');
+    }
+    complete = true;
+  } finally {
+    if (complete) log.info({ rows: rowCount }, 'csv export finished');
+    else log.warn({ rows: rowCount }, 'csv export ended before the last row');
+  }
+}

@@ -1,0 +1,44 @@
+import { useEffect, useState } from 'react';
+
+import { ApiError, fetchJson } from './api';
+
+export interface ApiState<T> {
+  data: T | null;
+  error: ApiError | null;
+  loading: boolean;
+}
+
+/**
+ * Fetches a JSON endpoint and refetches when the URL changes. A null URL fetches nothing.
+ * The previous data stays on screen while the next response loads, so tables do not flicker.
+ */
+export function useApi<T>(url: string | null): ApiState<T> {
+  const [state, setState] = useState<ApiState<T>>({ data: null, error: null, loading: !!url });
+
+  useEffect(() => {
+    if (!url) return;
+    const controller = new AbortController();
+    setState((previous) => ({ ...previous, loading: true }));
+
+    fetchJson<T>(url, controller.signal).then(
+      (data) => setState({ data, error: null, loading: false }),
+      (error: unknown) => {
+        if (controller.signal.aborted) return;
+        setState({ data: null, error: toApiError(error), loading: false });
+      },
+    );
+    return () => controller.abort();
+  }, [url]);
+
+  return state;
+}
+
+function toApiError(error: unknown): ApiError {
+  if (error instanceof ApiError) return error;
+  const detail = error instanceof Error ? error.message : String(error);
+  return new ApiError(
+    `The request failed: ${detail}. Check that the server is running.`,
+    0,
+    'network',
+  );
+}

@@ -37,6 +37,14 @@ export const ERRORS = {
     status: 404,
     message: '{what} {value} not found',
   },
+  INVALID_REQUEST: {
+    status: 400,
+    message: '{detail}',
+  },
+  INTERNAL_ERROR: {
+    status: 500,
+    message: 'internal server error; the server log has the details',
+  },
   UNAUTHORIZED: {
     status: 401,
     message: 'missing or invalid access token; send Authorization: Bearer TOKEN',

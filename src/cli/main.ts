@@ -13,7 +13,13 @@ import { DEFAULT_STORE_URL, parseStoreUrl } from '../store/url.js';
 import { checkDate } from '../time.js';
 import { runIngest } from './ingest.js';
 import { checkChoice, FORMATS, printReport, VIEWS } from './report.js';
-import { addServeOptions, checkServeFlags, runServe } from './serve.js';
+import { addServeOptions, checkServeFlags } from './serve-options.js';
+
+/** The server and its dependencies load only for the commands that serve. */
+async function runServe(...args: Parameters<typeof import('./serve.js').runServe>): Promise<void> {
+  const serve = await import('./serve.js');
+  return serve.runServe(...args);
+}
 
 const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 /** The project's own anonymised Postfix logs, read by `run` when no log is given. */
@@ -135,6 +141,9 @@ export function buildProgram(): Command {
         serverName: options.serverName,
         format: 'text',
       });
+      // The terminal gets the report at a glance; the browser gets all of it.
+      const filter = reportFilter({}, settings.timeZone);
+      await withStore(settings.store, (store) => printReport(store, filter, 'summary', 'text'));
       await runServe(settings, serveFlags);
     });
 

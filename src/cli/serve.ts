@@ -1,55 +1,21 @@
 import { existsSync } from 'node:fs';
 
-import type { Command } from 'commander';
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
 
 import type { Settings } from '../config.js';
 import { AppError, invalidOption } from '../errors.js';
 import { buildServer } from '../server/app.js';
-import { checkToken } from '../server/auth.js';
 import { FOLLOW_INTERVAL_MS, LogFollower } from '../server/follow.js';
-import {
-  checkListenAllowed,
-  DEFAULT_LISTEN,
-  formatListen,
-  parseListen,
-  serverUrl,
-  type ListenAddress,
-} from '../server/listen.js';
+import { formatListen, serverUrl, type ListenAddress } from '../server/listen.js';
 import { openStore, removeServerFile, writeServerFile } from '../server/server-file.js';
 import { resolveSources } from '../sources/files.js';
 import type { DuckDBStore } from '../store/duckdb/store.js';
 import { parseStoreUrl } from '../store/url.js';
-
-export const TOKEN_ENVIRONMENT = 'SMTP_AUTH_REPORT_TOKEN';
+import { checkServeFlags, type ServeFlags } from './serve-options.js';
 
 /** How long shutdown waits for a running follow ingest before exiting without it. */
 const STOP_INGEST_WAIT_MS = 5000;
-
-export interface ServeFlags {
-  listen: string;
-  token?: string;
-  /** Logs to keep ingesting as they grow; empty for none. */
-  follow: string[];
-  year?: number;
-  serverName?: string;
-}
-
-/** Add the options that `serve` and `run` share. */
-export function addServeOptions(command: Command): Command {
-  return command
-    .option(
-      '--listen <host:port>',
-      'address to serve the report on; an address other than loopback needs a token',
-      DEFAULT_LISTEN,
-    )
-    .option(
-      '--token <token>',
-      `access token for the web UI and API, at least 16 characters (env ${TOKEN_ENVIRONMENT}, ` +
-        'which keeps it out of the process list)',
-    );
-}
 
 /**
  * Serve the report until SIGINT or SIGTERM. While it runs, `<store path>.server.json` names
@@ -98,19 +64,6 @@ export async function runServe(settings: Settings, flags: ServeFlags): Promise<v
 }
 
 /** Check the listen address and token, so that `run` can fail before it ingests. */
-export function checkServeFlags(flags: ServeFlags): { token?: string; listen: ListenAddress } {
-  const token = resolveToken(flags.token);
-  const listen = parseListen(flags.listen);
-  checkListenAllowed(listen, token);
-  return { token, listen };
-}
-
-function resolveToken(flag: string | undefined): string | undefined {
-  if (flag !== undefined) return checkToken(flag, '--token');
-  const env = process.env[TOKEN_ENVIRONMENT];
-  return env === undefined || env === '' ? undefined : checkToken(env, TOKEN_ENVIRONMENT);
-}
-
 /** Listen and return the URL to open; port 0 becomes the port the system chose. */
 async function listenOrClose(
   app: FastifyInstance,

@@ -85,18 +85,13 @@ function handleError(err: FastifyError | AppError, request: FastifyRequest, repl
     return reply.code(err.status).send(err.toJSON());
   }
 
+  // Errors raised by Fastify itself, such as a body that is not valid JSON.
   const status = err.statusCode ?? 500;
   if (status < 500) {
-    return reply.code(status).send(errorBody('invalid-request', err.message, status));
+    const body = new AppError('INVALID_REQUEST', { detail: err.message }).toJSON();
+    body.error.status = status;
+    return reply.code(status).send(body);
   }
   request.log.error({ err }, 'request failed');
-  return reply
-    .code(500)
-    .send(
-      errorBody('internal-error', 'internal server error; the server log has the details', 500),
-    );
-}
-
-function errorBody(code: string, message: string, status: number) {
-  return { error: { code, message, status } };
+  return reply.code(500).send(new AppError('INTERNAL_ERROR', {}).toJSON());
 }

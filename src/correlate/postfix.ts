@@ -7,20 +7,22 @@ import type {
 } from '../events.js';
 import { detach } from '../parsers/postfix/client.js';
 import type { QmgrRecord } from '../parsers/postfix/qmgr.js';
-import type { SmtpdRecord } from '../parsers/postfix/smtpd.js';
+import { parseTls, starttlsCount, type SmtpdRecord } from '../parsers/postfix/smtpd.js';
+import { isMalformed } from '../parsers/result.js';
 
 /**
  * An smtpd session: from `connect from` to `disconnect from` on one process. One smtpd
- * process serves many connections in turn, so the key is the syslog name with the pid
- * (`postfix/submission/smtpd[123]`) within a server, and state starts afresh at each
- * `connect from`.
+ * process serves many connections in turn, so state starts afresh at each `connect from`.
+ * Within a server a pid belongs to one process at a time, so the pid is the key.
  */
 interface Session {
-  tag: string;
+  pid: number;
   start: number;
-  clientIp: string;
-  tlsProtocol: TlsProtocol | null;
-  tlsCipher: string | null;
+  /**
+   * The payload of the session's TLS line, parsed only when a login or failure needs it:
+   * most sessions on a busy server never authenticate.
+   */
+  tlsLine: string | null;
   /** Messages whose TLS state waits for the disconnect counters. */
   waiting: PendingMessage[];
 }
@@ -36,19 +38,19 @@ interface PendingMessage {
 
 /** What the correlator holds per mail server: queue ids and pids are unique per server. */
 interface ServerState {
-  sessions: Map<string, Session>;
+  sessions: Map<number, Session>;
   /** Keyed by queue id, in the order the `client=` lines came. */
   pending: Map<string, PendingMessage>;
+  /** Pending queue ids counted by their first two characters, to reject most qmgr lines cheaply. */
+  pendingPrefixes: Uint32Array;
   /** The log shows TLS lines, so a session without one had no TLS. */
   tlsLogging: boolean;
-  isPending: (queueId: string) => boolean;
 }
 
-/** Context of the line being handled. */
+/** The time and service of a line that starts a session, logs in or fails to. */
 export interface LineContext {
   server: string;
-  /** `postfix/submission/smtpd[123]`: the session key within a server. */
-  tag: string;
+  pid: number;
   /** `postfix/submission/smtpd`. */
   service: string;
   time: number;
@@ -69,7 +71,7 @@ export interface CorrelatorCounters {
 
 /** Serialised correlator state, saved with each checkpoint. */
 export interface PostfixState {
-  version: 2;
+  version: 3;
   servers: Array<{
     server: string;
     tlsLogging: boolean;
@@ -79,7 +81,7 @@ export interface PostfixState {
 }
 
 /**
- * Turns Postfix smtpd and qmgr records into SubmittedMessage and AuthFailure events,
+ * Turns Postfix smtpd and qmgr lines into SubmittedMessage and AuthFailure events,
  * following the counting rules: a message counts when qmgr first queues a queue id whose
  * smtpd `client=` line carries `sasl_username`; its TLS version is the one of the smtpd
  * session that accepted it.
@@ -104,28 +106,100 @@ export class PostfixCorrelator {
     return new Set([...this.servers].filter(([, state]) => state.tlsLogging).map(([name]) => name));
   }
 
-  smtpd(record: SmtpdRecord, line: LineContext): void {
-    const state = this.serverState(line.server);
-    switch (record.type) {
-      case 'connect':
-        this.openSession(state, line, record.clientIp);
-        break;
-      case 'tls':
-        this.recordTls(state, line, record.tlsProtocol, record.cipher);
-        break;
-      case 'disconnect':
-        this.closeSession(state, line, record.starttls);
-        break;
-      case 'client':
-        this.recordClient(state, record, line);
-        break;
-      case 'auth-failure':
-        this.recordFailure(state, record, line);
-        break;
-      case 'auth-backend-error':
-        this.counters.authBackendErrors++;
-        break;
+  connect(server: string, pid: number, time: number): void {
+    const state = this.serverState(server);
+    const previous = state.sessions.get(pid);
+    if (previous) this.finishSession(state, previous, 0);
+    state.sessions.set(pid, { pid, start: time, tlsLine: null, waiting: [] });
+  }
+
+  /** Record the payload of a `TLS connection established from` line. */
+  tls(server: string, pid: number, payload: string): void {
+    const state = this.serverState(server);
+    state.tlsLogging = true;
+    const session = state.sessions.get(pid);
+    if (session) session.tlsLine = payload;
+  }
+
+  /**
+   * End a session. The disconnect payload `text[start, end)` is read for its STARTTLS
+   * counter only when a message waits for it.
+   */
+  disconnect(server: string, pid: number, text: string, start: number, end: number): void {
+    const state = this.serverState(server);
+    const session = state.sessions.get(pid);
+    if (!session) return;
+    state.sessions.delete(pid);
+    if (session.waiting.length > 0) {
+      this.finishSession(state, session, starttlsCount(text, start, end));
     }
+  }
+
+  client(record: Extract<SmtpdRecord, { type: 'client' }>, line: LineContext): void {
+    const state = this.serverState(line.server);
+    const session = state.sessions.get(line.pid);
+    const tls = this.sessionTls(state, session);
+    const message: SubmittedMessage = {
+      kind: 'message',
+      time: line.time,
+      server: line.server,
+      service: line.service,
+      queueId: record.queueId,
+      account: detach(record.saslUsername),
+      saslMethod: detach(record.saslMethod),
+      senderAddress: '',
+      clientIp: detach(record.clientIp),
+      clientName: detach(record.clientName),
+      helo: null,
+      tlsProtocol: tls.protocol,
+      tlsEvidence: tls.evidence,
+      tlsCipher: tls.cipher,
+      recipients: 0,
+      size: 0,
+    };
+
+    const awaitingSession =
+      session !== undefined && tls.evidence === 'no-line' && !state.tlsLogging;
+    // A queue id seen again before its qmgr line was reused after a lost message.
+    this.removePending(state, record.queueId);
+    this.addPending(state, { message, queued: false, awaitingSession });
+    if (awaitingSession) session.waiting.push(state.pending.get(record.queueId)!);
+    this.evictStale(line.time);
+  }
+
+  failure(record: Extract<SmtpdRecord, { type: 'auth-failure' }>, line: LineContext): void {
+    const state = this.serverState(line.server);
+    const tls = this.sessionTls(state, state.sessions.get(line.pid));
+    const failure: AuthFailure = {
+      kind: 'failure',
+      time: line.time,
+      server: line.server,
+      service: line.service,
+      attemptedUsername:
+        record.attemptedUsername === null ? null : detach(record.attemptedUsername),
+      saslMethod: detach(record.saslMethod),
+      clientIp: detach(record.clientIp),
+      clientName: detach(record.clientName),
+      tlsProtocol: tls.protocol,
+      tlsEvidence: tls.evidence,
+      reason: detach(record.reason),
+    };
+    this.counters.failures++;
+    this.emit(failure);
+  }
+
+  backendError(): void {
+    this.counters.authBackendErrors++;
+  }
+
+  /**
+   * False when no queue id waiting on this server starts with the two characters at
+   * `text[start]`: then the qmgr line cannot matter and is not read further.
+   */
+  mayBePending(server: string, text: string, start: number): boolean {
+    const state = this.serverState(server);
+    if (state.pending.size === 0) return false;
+    return state.pendingPrefixes[prefixKey(text, start)] > 0;
   }
 
   qmgr(record: QmgrRecord, server: string): void {
@@ -135,25 +209,20 @@ export class PostfixCorrelator {
 
     if (record.type === 'removed') {
       // Deleted before qmgr queued it (postsuper -d on a held message): no message.
-      if (!entry.queued) state.pending.delete(record.queueId);
+      if (!entry.queued) this.removePending(state, record.queueId);
       return;
     }
     if (entry.queued) return;
 
-    entry.message.senderAddress = record.senderAddress;
+    entry.message.senderAddress = detach(record.senderAddress);
     entry.message.recipients = record.recipients;
     entry.message.size = record.size;
     entry.queued = true;
     if (entry.awaitingSession) return;
 
     // Later from= lines for this queue id are delivery retries, so the entry goes now.
-    state.pending.delete(record.queueId);
+    this.removePending(state, record.queueId);
     this.emitMessage(entry.message);
-  }
-
-  /** A test for queue ids that wait for their qmgr line on a server. */
-  pendingFilter(server: string): (queueId: string) => boolean {
-    return this.serverState(server).isPending;
   }
 
   private serverState(server: string): ServerState {
@@ -168,38 +237,14 @@ export class PostfixCorrelator {
     return state;
   }
 
-  private openSession(state: ServerState, line: LineContext, clientIp: string): void {
-    const previous = state.sessions.get(line.tag);
-    if (previous) this.finishSession(state, previous, 0);
-
-    state.sessions.set(line.tag, {
-      tag: line.tag,
-      start: line.time,
-      clientIp,
-      tlsProtocol: null,
-      tlsCipher: null,
-      waiting: [],
-    });
+  private addPending(state: ServerState, entry: PendingMessage): void {
+    const queueId = entry.message.queueId;
+    state.pending.set(queueId, entry);
+    state.pendingPrefixes[prefixKey(queueId, 0)]++;
   }
 
-  private recordTls(
-    state: ServerState,
-    line: LineContext,
-    protocol: TlsProtocol,
-    cipher: string,
-  ): void {
-    state.tlsLogging = true;
-    const session = state.sessions.get(line.tag);
-    if (!session) return;
-    session.tlsProtocol = protocol;
-    session.tlsCipher = cipher;
-  }
-
-  private closeSession(state: ServerState, line: LineContext, starttls: number): void {
-    const session = state.sessions.get(line.tag);
-    if (!session) return;
-    state.sessions.delete(line.tag);
-    this.finishSession(state, session, starttls);
+  private removePending(state: ServerState, queueId: string): void {
+    if (state.pending.delete(queueId)) state.pendingPrefixes[prefixKey(queueId, 0)]--;
   }
 
   /** Settle the TLS state of messages that waited for the end of their session. */
@@ -209,7 +254,7 @@ export class PostfixCorrelator {
       entry.message.tlsEvidence = starttls > 0 ? 'starttls' : 'no-line';
       entry.message.tlsProtocol = this.noTlsLine(state, starttls > 0);
       if (!entry.queued) continue;
-      state.pending.delete(entry.message.queueId);
+      this.removePending(state, entry.message.queueId);
       this.emitMessage(entry.message);
     }
     session.waiting = [];
@@ -230,69 +275,17 @@ export class PostfixCorrelator {
     session: Session | undefined,
   ): { protocol: TlsProtocol; evidence: TlsEvidence; cipher: string | null } {
     if (!session) return { protocol: 'unknown', evidence: 'not-seen', cipher: null };
-    if (session.tlsProtocol) {
-      return { protocol: session.tlsProtocol, evidence: 'line', cipher: session.tlsCipher };
+    if (session.tlsLine === null) {
+      return { protocol: this.noTlsLine(state, false), evidence: 'no-line', cipher: null };
     }
-    return { protocol: this.noTlsLine(state, false), evidence: 'no-line', cipher: null };
-  }
 
-  private recordClient(
-    state: ServerState,
-    record: Extract<SmtpdRecord, { type: 'client' }>,
-    line: LineContext,
-  ): void {
-    const session = state.sessions.get(line.tag);
-    const tls = this.sessionTls(state, session);
-    const message: SubmittedMessage = {
-      kind: 'message',
-      time: line.time,
-      server: line.server,
-      service: line.service,
-      queueId: record.queueId,
-      account: detach(record.saslUsername),
-      saslMethod: record.saslMethod,
-      senderAddress: '',
-      clientIp: detach(record.clientIp),
-      clientName: detach(record.clientName),
-      helo: null,
-      tlsProtocol: tls.protocol,
-      tlsEvidence: tls.evidence,
-      tlsCipher: tls.cipher === null ? null : detach(tls.cipher),
-      recipients: 0,
-      size: 0,
-    };
-
-    const awaitingSession =
-      session !== undefined && tls.evidence === 'no-line' && !state.tlsLogging;
-    const entry: PendingMessage = { message, queued: false, awaitingSession };
-    // A queue id seen again before its qmgr line was reused after a lost message.
-    state.pending.delete(record.queueId);
-    state.pending.set(record.queueId, entry);
-    if (awaitingSession) session.waiting.push(entry);
-    this.evictStale(line.time);
-  }
-
-  private recordFailure(
-    state: ServerState,
-    record: Extract<SmtpdRecord, { type: 'auth-failure' }>,
-    line: LineContext,
-  ): void {
-    const tls = this.sessionTls(state, state.sessions.get(line.tag));
-    const failure: AuthFailure = {
-      kind: 'failure',
-      time: line.time,
-      server: line.server,
-      service: line.service,
-      attemptedUsername: record.attemptedUsername,
-      saslMethod: record.saslMethod,
-      clientIp: record.clientIp,
-      clientName: record.clientName,
-      tlsProtocol: tls.protocol,
-      tlsEvidence: tls.evidence,
-      reason: record.reason,
-    };
-    this.counters.failures++;
-    this.emit(failure);
+    const tls = parseTls({
+      text: session.tlsLine,
+      bytes: Buffer.from(session.tlsLine, 'latin1'),
+      base: 0,
+    });
+    if (isMalformed(tls)) return { protocol: 'unknown', evidence: 'line', cipher: null };
+    return { protocol: tls.tlsProtocol, evidence: 'line', cipher: detach(tls.cipher) };
   }
 
   private emitMessage(message: SubmittedMessage): void {
@@ -307,16 +300,16 @@ export class PostfixCorrelator {
     this.newestTime = now;
 
     for (const state of this.servers.values()) {
-      for (const [tag, session] of state.sessions) {
+      for (const [pid, session] of state.sessions) {
         if (now - session.start < SESSION_TTL_MS) continue;
-        state.sessions.delete(tag);
+        state.sessions.delete(pid);
         this.finishSession(state, session, 0);
         this.counters.evictedSessions++;
       }
       for (const [queueId, entry] of state.pending) {
         // Map order is insertion order, so the first young entry ends the scan.
         if (now - entry.message.time < QUEUE_TTL_MS) break;
-        state.pending.delete(queueId);
+        this.removePending(state, queueId);
         this.counters.evictedMessages++;
       }
     }
@@ -328,25 +321,28 @@ export class PostfixCorrelator {
       tlsLogging: state.tlsLogging,
       sessions: [...state.sessions.values()].map((session) => ({
         ...session,
+        tlsLine: session.tlsLine === null ? null : detach(session.tlsLine),
         waiting: session.waiting.map((entry) => entry.message.queueId),
       })),
       pending: [...state.pending.values()],
     }));
-    return { version: 2, servers };
+    return { version: 3, servers };
   }
 
   restore(saved: PostfixState): void {
     this.servers = new Map();
     this.lastState = undefined;
     this.lastServer = '';
-    if (saved.version !== 2) return;
+    // State written by an older version is dropped: at worst a message split across that
+    // upgrade is missed.
+    if (saved.version !== 3) return;
 
     for (const entry of saved.servers) {
       const state = newServerState(entry.tlsLogging);
-      for (const p of entry.pending) state.pending.set(p.message.queueId, p);
+      for (const p of entry.pending) this.addPending(state, p);
       for (const session of entry.sessions) {
         const waiting = session.waiting.flatMap((id) => state.pending.get(id) ?? []);
-        state.sessions.set(session.tag, { ...session, waiting });
+        state.sessions.set(session.pid, { ...session, waiting });
       }
       this.servers.set(entry.server, state);
     }
@@ -354,6 +350,28 @@ export class PostfixCorrelator {
 }
 
 function newServerState(tlsLogging: boolean): ServerState {
-  const pending = new Map<string, PendingMessage>();
-  return { sessions: new Map(), pending, tlsLogging, isPending: (id) => pending.has(id) };
+  return {
+    sessions: new Map(),
+    pending: new Map(),
+    pendingPrefixes: new Uint32Array(1 << 18),
+    tlsLogging,
+  };
+}
+
+/** Queue id characters (0-9, A-Z, a-z) as 6-bit codes; anything else is 63. */
+const CHAR_CODES = Uint8Array.from({ length: 128 }, (_, c) => {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 65 && c <= 90) return c - 55;
+  if (c >= 97 && c <= 122) return c - 61;
+  return 63;
+});
+
+/**
+ * An 18-bit key from the first three characters of a queue id. Thousands of queue ids can
+ * wait at once (RSET leaves a `client=` line that no qmgr line ever completes), and three
+ * characters keep most qmgr lines of other messages out even then.
+ */
+function prefixKey(text: string, start: number): number {
+  const code = (i: number) => CHAR_CODES[text.charCodeAt(start + i) & 0x7f];
+  return (code(0) << 12) | (code(1) << 6) | code(2);
 }

@@ -3,11 +3,14 @@ import {
   type CorrelatorCounters,
   type PostfixState,
 } from '../correlate/postfix.js';
-import type { AuthFailure, SubmittedMessage } from '../events.js';
 import { TimestampParser } from '../parsers/syslog.js';
 import type { LogSource } from '../sources/files.js';
 import { readBlocks } from '../sources/reader.js';
+import { EventColumnsBuilder, type EventColumns } from './event-columns.js';
 import { LineReader, type LineCounts } from './lines.js';
+
+/** Report progress every this many bytes: often enough for a progress bar, rarely enough to cost nothing. */
+const PROGRESS_BYTES = 4 * 1024 * 1024;
 
 /** What to read: one source from a checkpoint. Plain data, so it can go to a worker. */
 export interface ReadJob {
@@ -24,8 +27,7 @@ export interface ReadJob {
 
 /** Events of a stretch of lines, with the checkpoint and correlator state after them. */
 export interface ReadBatch {
-  messages: SubmittedMessage[];
-  failures: AuthFailure[];
+  events: EventColumns;
   byteOffset: number;
   lineCount: number;
   /** Correlator state as JSON; null when the job is not checkpointed. */
@@ -46,13 +48,12 @@ export interface ReadResult {
  */
 export class CorrelatingReader {
   private readonly correlator: PostfixCorrelator;
-  private messages: SubmittedMessage[] = [];
-  private failures: AuthFailure[] = [];
+  private events = new EventColumnsBuilder();
 
   constructor(state: PostfixState | null) {
     this.correlator = new PostfixCorrelator((event) => {
-      if (event.kind === 'message') this.messages.push(event);
-      else this.failures.push(event);
+      if (event.kind === 'message') this.events.addMessage(event);
+      else this.events.addFailure(event);
     });
     if (state) this.correlator.restore(state);
   }
@@ -71,6 +72,7 @@ export class CorrelatingReader {
     const before = { ...this.correlator.counters };
     let byteOffset = job.startOffset;
     let unsaved = 0;
+    let reported = 0;
 
     for await (const block of readBlocks(job.source, job.startOffset)) {
       // A plain file's last line without a newline may still be being written: leave it.
@@ -79,7 +81,10 @@ export class CorrelatingReader {
       lines.readBlock(block);
       byteOffset = block.offset + block.bytes.length;
       unsaved += block.bytes.length;
-      onProgress(byteOffset);
+      if (byteOffset - reported >= PROGRESS_BYTES) {
+        onProgress(byteOffset);
+        reported = byteOffset;
+      }
       if (unsaved >= job.batchBytes) {
         await onBatch(this.takeBatch(job, byteOffset, lines.counts.lines));
         unsaved = 0;
@@ -95,16 +100,12 @@ export class CorrelatingReader {
   }
 
   private takeBatch(job: ReadJob, byteOffset: number, lineCount: number): ReadBatch {
-    const batch: ReadBatch = {
-      messages: this.messages,
-      failures: this.failures,
+    return {
+      events: this.events.take(),
       byteOffset,
       lineCount,
       state: job.checkpointed ? JSON.stringify(this.correlator.snapshot()) : null,
     };
-    this.messages = [];
-    this.failures = [];
-    return batch;
   }
 }
 

@@ -9,6 +9,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 
 import type { PostfixState } from '../correlate/postfix.js';
+import { transferList } from './event-columns.js';
 import { CorrelatingReader, type ReadBatch, type ReadJob } from './file-reader.js';
 
 export type ToWorker = { type: 'read'; job: ReadJob } | { type: 'ack' };
@@ -25,15 +26,15 @@ const reader = new CorrelatingReader((workerData as { state: PostfixState | null
 let acknowledged: (() => void) | null = null;
 let unacknowledged: Promise<void> = Promise.resolve();
 
-function send(message: FromWorker): void {
-  port!.postMessage(message);
+function send(message: FromWorker, transfer: ArrayBuffer[] = []): void {
+  port!.postMessage(message, transfer);
 }
 
 /** Send a batch, after the store has taken the one before it. */
 async function sendBatch(batch: ReadBatch): Promise<void> {
   await unacknowledged;
   unacknowledged = new Promise((resolve) => (acknowledged = resolve));
-  send({ type: 'batch', batch });
+  send({ type: 'batch', batch }, transferList(batch.events));
 }
 
 port.on('message', (message: ToWorker) => {

@@ -64,10 +64,12 @@ export class Ingest {
     const summaries: FileSummary[] = [];
 
     const reader = createJobReader(state);
+    await this.store.setIngestThreads(true);
     try {
       for (const source of files) summaries.push(await this.ingestFile(reader, source));
     } finally {
       await reader.close();
+      await this.store.setIngestThreads(false);
     }
 
     // Standard input has no checkpoint, so it gets a correlator of its own and saves none.
@@ -151,11 +153,10 @@ export class Ingest {
     const store = async (batch: ReadBatch) => {
       current.byteOffset = batch.byteOffset;
       current.lineCount = batch.lineCount;
-      messages += batch.messages.length;
-      failures += batch.failures.length;
+      messages += batch.events.messageCount;
+      failures += batch.events.failureCount;
       await this.store.writeBatch({
-        messages: batch.messages,
-        failures: batch.failures,
+        events: batch.events,
         sourceId: current.id,
         runId: this.runId,
         checkpoint: checkpointed ? { ...current } : undefined,
@@ -235,6 +236,6 @@ export class Ingest {
 }
 
 function tlsLoggingOf(state: PostfixState): string[] {
-  if (state.version !== 2) return [];
+  if (state.version !== 3) return [];
   return state.servers.filter((server) => server.tlsLogging).map((server) => server.server);
 }

@@ -74,6 +74,22 @@ export function parseHeader(text: string, start: number, end: number, h: SyslogH
   return true;
 }
 
+/** The process id of the tag's `[pid]`, or -1 when the tag has none. */
+export function pidOf(text: string, h: SyslogHeader): number {
+  const start = h.tagNameEnd + 1;
+  const tagEnd = h.tagEnd;
+  if (h.tagNameEnd === tagEnd || text.charCodeAt(tagEnd - 1) !== 93 || tagEnd - 1 === start) {
+    return -1;
+  }
+  let pid = 0;
+  for (let i = start; i < tagEnd - 1; i++) {
+    const digit = text.charCodeAt(i) - 48;
+    if (digit < 0 || digit > 9) return -1;
+    pid = pid * 10 + digit;
+  }
+  return pid;
+}
+
 function isClassicTimestamp(text: string, i: number): boolean {
   return (
     text.charCodeAt(i + 3) === SPACE &&
@@ -146,11 +162,11 @@ export class TimestampParser {
   }
 
   private parseClassic(text: string, i: number): number {
-    const minuteKey = text.substring(i, i + 12);
     const seconds = twoDigits(text, i + 13);
-    if (minuteKey !== this.lastMinuteKey) {
+    // Consecutive lines share their minute: compare in place rather than cut a substring.
+    if (this.lastMinuteKey.length !== 12 || !text.startsWith(this.lastMinuteKey, i)) {
       this.lastMinuteMs = this.minuteOf(text, i);
-      this.lastMinuteKey = minuteKey;
+      this.lastMinuteKey = text.substring(i, i + 12);
     }
     return this.lastMinuteMs + seconds * 1000;
   }

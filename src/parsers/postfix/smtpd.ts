@@ -45,35 +45,68 @@ const TLS_VERSIONS: Record<string, TlsProtocol> = {
  */
 const BACKEND_ERRORS = ['Connection lost to authentication server'];
 
+/** Kinds of smtpd lines, told apart from their first characters without reading fields. */
+export const SmtpdKind = {
+  OTHER: 0,
+  CONNECT: 1,
+  DISCONNECT: 2,
+  TLS: 3,
+  CLIENT: 4,
+  WARNING: 5,
+} as const;
+export type SmtpdKind = (typeof SmtpdKind)[keyof typeof SmtpdKind];
+
+/**
+ * The kind of the smtpd payload `text[start, end)`. Every check is anchored at a position,
+ * so nothing is searched beyond the line.
+ */
+export function classifySmtpd(text: string, start: number, end: number): SmtpdKind {
+  switch (text.charCodeAt(start)) {
+    case 99: // c
+      return text.startsWith('connect from ', start) ? SmtpdKind.CONNECT : SmtpdKind.OTHER;
+    case 100: // d
+      return text.startsWith('disconnect from ', start) ? SmtpdKind.DISCONNECT : SmtpdKind.OTHER;
+    case 119: // w
+      return text.startsWith('warning: ', start) ? SmtpdKind.WARNING : SmtpdKind.OTHER;
+    case 78: // N: NOQUEUE reject lines carry no SMTP AUTH fact
+    case 108: // l: lost connection, timeout
+      return SmtpdKind.OTHER;
+  }
+  if (tlsLineStart(text, start, end) >= 0) return SmtpdKind.TLS;
+
+  const idEnd = queueIdEnd(text, start);
+  if (idEnd > 0 && idEnd < end && text.startsWith('client=', idEnd + 2)) return SmtpdKind.CLIENT;
+  return SmtpdKind.OTHER;
+}
+
 /** Parse an smtpd payload: `line.text` is the text after `smtpd[pid]: `. */
 export function parseSmtpd(line: Line): SmtpdResult {
   const { text } = line;
-  switch (text.charCodeAt(0)) {
-    case 99: // c
-      return text.startsWith('connect from ') ? parseConnect(line) : SKIPPED;
-    case 100: // d
-      return text.startsWith('disconnect from ') ? parseDisconnect(text) : SKIPPED;
-    case 119: // w
-      return text.startsWith('warning: ') ? parseWarning(line) : SKIPPED;
-    case 78: // N: NOQUEUE reject lines carry no SMTP AUTH fact
-    case 108: // l: lost connection, timeout
+  switch (classifySmtpd(text, 0, text.length)) {
+    case SmtpdKind.CONNECT:
+      return parseConnect(line);
+    case SmtpdKind.DISCONNECT:
+      return { type: 'disconnect', starttls: starttlsCount(text, 0, text.length) };
+    case SmtpdKind.TLS:
+      return parseTls(line);
+    case SmtpdKind.CLIENT:
+      return parseClient(line);
+    case SmtpdKind.WARNING:
+      return parseWarning(line);
+    default:
       return SKIPPED;
   }
-
-  const tls = tlsLineStart(text);
-  if (tls >= 0) return parseTls(line, tls);
-
-  const idEnd = queueIdEnd(text);
-  if (idEnd > 0 && text.startsWith('client=', idEnd + 2)) return parseClient(line, idEnd);
-  return SKIPPED;
 }
 
 /** Index of `TLS connection established from`, after an optional trust prefix; else -1. */
-function tlsLineStart(text: string): number {
-  if (text.startsWith(TLS_ESTABLISHED)) return 0;
-  const space = text.indexOf(' ');
-  if (space < 0 || space > 10) return -1;
-  return text.startsWith(TLS_ESTABLISHED, space + 1) ? space + 1 : -1;
+function tlsLineStart(text: string, start: number, end: number): number {
+  if (text.startsWith(TLS_ESTABLISHED, start)) return start;
+  // The trust prefix is one word of at most 9 letters (Anonymous, Untrusted, ...).
+  for (let i = start + 1; i < end && i <= start + 10; i++) {
+    if (text.charCodeAt(i) !== 32) continue;
+    return text.startsWith(TLS_ESTABLISHED, i + 1) ? i + 1 : -1;
+  }
+  return -1;
 }
 
 function parseConnect(line: Line): SmtpdResult {
@@ -82,19 +115,24 @@ function parseConnect(line: Line): SmtpdResult {
   return { type: 'connect', clientName: host.name, clientIp: host.ip };
 }
 
-/** Postfix 3.0 and later append command counters; `starttls=1` proves TLS was used. */
-function parseDisconnect(text: string): SmtpdResult {
-  const at = text.indexOf(' starttls=');
-  if (at < 0) return { type: 'disconnect', starttls: 0 };
-  return { type: 'disconnect', starttls: text.charCodeAt(at + 10) - 48 };
+/**
+ * The successful STARTTLS count from a disconnect line's command counters (Postfix 3.0 and
+ * later), which proves TLS without its version; 0 when there are none.
+ */
+export function starttlsCount(text: string, start: number, end: number): number {
+  const at = text.indexOf(' starttls=', start);
+  if (at < 0 || at >= end) return 0;
+  return text.charCodeAt(at + 10) - 48;
 }
 
 /**
  * `Anonymous TLS connection established from name[ip]: TLSv1.3 with cipher X (256/256 bits)`.
  * The trust prefix (Anonymous, Untrusted, Trusted, Verified) is absent before Postfix 2.5.
  */
-function parseTls(line: Line, at: number): SmtpdResult {
+export function parseTls(line: Line): Extract<SmtpdRecord, { type: 'tls' }> | Malformed {
   const { text } = line;
+  const at = tlsLineStart(text, 0, text.length);
+  if (at < 0) return malformed('not a TLS line');
   const host = readHostAddress(line, at + TLS_ESTABLISHED.length);
   if (!host || !text.startsWith(': ', host.end)) return malformed('TLS line without name[address]');
 
@@ -117,8 +155,9 @@ function parseTls(line: Line, at: number): SmtpdResult {
  * `QUEUEID: client=name[ip], sasl_method=PLAIN, sasl_username=user[, sasl_sender=...]`.
  * A `client=` line without a login is skipped before any field is read.
  */
-function parseClient(line: Line, idEnd: number): SmtpdResult {
+export function parseClient(line: Line): SmtpdResult {
   const { text } = line;
+  const idEnd = queueIdEnd(text);
   const methodAt = text.indexOf(SASL_METHOD, idEnd);
   if (methodAt < 0) return SKIPPED;
 
@@ -149,7 +188,7 @@ function parseClient(line: Line, idEnd: number): SmtpdResult {
  * address (Cyrus saslauthd's `SASL authentication failure: ...`) repeat a failure logged
  * with one.
  */
-function parseWarning(line: Line): SmtpdResult {
+export function parseWarning(line: Line): SmtpdResult {
   const { text } = line;
   const failedAt = text.indexOf(' authentication failed');
   if (failedAt < 0) return SKIPPED;

@@ -12,18 +12,19 @@ import {
 
 import { AppError } from '../../errors.js';
 import {
-  normaliseMechanism,
-  senderDomainOf,
-  type AuthFailure,
-  type SubmittedMessage,
-} from '../../events.js';
+  FAILURE_STRINGS,
+  MESSAGE_NUMBERS,
+  MESSAGE_STRINGS,
+  type EventColumns,
+} from '../../ingest/event-columns.js';
 import { MIGRATIONS } from './migrations.js';
 
 /**
- * DuckDB's own memory limit. With the parser's buffers and Node's heap this keeps a
- * whole ingest under 400 MB of resident memory (measured by `npm run bench`).
+ * DuckDB's buffer manager limit. It bounds what queries may hold; an ingest of a
+ * 10-million-line log peaks near 500 MB of resident memory all the same (parse worker,
+ * Node heaps and DuckDB's own allocations; measured by `npm run bench`).
  */
-const MEMORY_LIMIT = '192MB';
+const MEMORY_LIMIT = '128MB';
 
 export type Row = Record<string, string | number | boolean | null | string[]>;
 
@@ -39,8 +40,7 @@ export interface SourceCheckpoint {
 
 /** Everything one ingest batch writes, committed together or not at all. */
 export interface IngestBatch {
-  messages: SubmittedMessage[];
-  failures: AuthFailure[];
+  events: EventColumns;
   sourceId: number;
   runId: number;
   /** The checkpoint to save; absent for standard input. */
@@ -144,6 +144,14 @@ export class DuckDBStore {
     }
   }
 
+  /**
+   * Limit DuckDB to one thread while an ingest appends: the parse worker needs the other
+   * core, and a second DuckDB thread only competes with it (measured by `npm run bench`).
+   */
+  async setIngestThreads(ingesting: boolean): Promise<void> {
+    await this.connection.run(ingesting ? 'SET threads = 1' : 'RESET threads');
+  }
+
   async startRun(): Promise<number> {
     const rows = await this.all(
       "INSERT INTO ingest_runs VALUES (nextval('ingest_run_ids'), now(), NULL) RETURNING id",
@@ -182,33 +190,23 @@ export class DuckDBStore {
   /** Write one batch of events with its checkpoint and correlator state, atomically. */
   async writeBatch(batch: IngestBatch): Promise<void> {
     await this.transaction(async () => {
-      if (batch.messages.length > 0) await this.appendMessages(batch);
-      if (batch.failures.length > 0) await this.appendFailures(batch);
+      if (batch.events.messageCount > 0) await this.appendMessages(batch);
+      if (batch.events.failureCount > 0) await this.appendFailures(batch);
       if (batch.checkpoint) await this.saveCheckpoint(batch.checkpoint);
       if (batch.state) await this.saveState(batch.state.format, batch.state.json);
     });
   }
 
   private async appendMessages(batch: IngestBatch): Promise<void> {
+    const { strings, messageCount, messageRefs, messageNumbers } = batch.events;
+    const width = MESSAGE_STRINGS.length;
     const appender = await this.connection.createAppender('submitted_messages');
-    for (const m of batch.messages) {
-      appender.appendTimestampTZ(timestamp(m.time));
-      appender.appendVarchar(m.server);
-      appender.appendVarchar(m.service);
-      appender.appendVarchar(m.queueId);
-      appender.appendVarchar(m.account);
-      appender.appendVarchar(m.saslMethod);
-      appender.appendVarchar(normaliseMechanism(m.saslMethod));
-      appender.appendVarchar(m.senderAddress);
-      appender.appendVarchar(senderDomainOf(m.senderAddress));
-      appender.appendVarchar(m.clientIp);
-      appender.appendVarchar(m.clientName);
-      appendNullable(appender, m.helo);
-      appender.appendVarchar(m.tlsProtocol);
-      appender.appendVarchar(m.tlsEvidence);
-      appendNullable(appender, m.tlsCipher);
-      appender.appendInteger(m.recipients);
-      appender.appendBigInt(BigInt(m.size));
+    for (let row = 0; row < messageCount; row++) {
+      const numbers = row * MESSAGE_NUMBERS.length;
+      appender.appendTimestampTZ(timestamp(messageNumbers[numbers]));
+      appendStrings(appender, strings, messageRefs, row * width, width);
+      appender.appendInteger(messageNumbers[numbers + 1]);
+      appender.appendBigInt(BigInt(messageNumbers[numbers + 2]));
       appender.appendInteger(batch.sourceId);
       appender.appendInteger(batch.runId);
       appender.endRow();
@@ -217,19 +215,12 @@ export class DuckDBStore {
   }
 
   private async appendFailures(batch: IngestBatch): Promise<void> {
+    const { strings, failureCount, failureRefs, failureNumbers } = batch.events;
+    const width = FAILURE_STRINGS.length;
     const appender = await this.connection.createAppender('auth_failures');
-    for (const f of batch.failures) {
-      appender.appendTimestampTZ(timestamp(f.time));
-      appender.appendVarchar(f.server);
-      appender.appendVarchar(f.service);
-      appendNullable(appender, f.attemptedUsername);
-      appender.appendVarchar(f.saslMethod);
-      appender.appendVarchar(normaliseMechanism(f.saslMethod));
-      appender.appendVarchar(f.clientIp);
-      appender.appendVarchar(f.clientName);
-      appender.appendVarchar(f.tlsProtocol);
-      appender.appendVarchar(f.tlsEvidence);
-      appender.appendVarchar(f.reason);
+    for (let row = 0; row < failureCount; row++) {
+      appender.appendTimestampTZ(timestamp(failureNumbers[row]));
+      appendStrings(appender, strings, failureRefs, row * width, width);
       appender.appendInteger(batch.sourceId);
       appender.appendInteger(batch.runId);
       appender.endRow();
@@ -288,9 +279,19 @@ function timestamp(ms: number): DuckDBTimestampTZValue {
   return new DuckDBTimestampTZValue(BigInt(ms) * 1000n);
 }
 
-function appendNullable(appender: DuckDBAppender, value: string | null): void {
-  if (value === null) appender.appendNull();
-  else appender.appendVarchar(value);
+/** Append `count` string columns whose table references start at `first`; -1 is NULL. */
+function appendStrings(
+  appender: DuckDBAppender,
+  strings: string[],
+  refs: Int32Array,
+  first: number,
+  count: number,
+): void {
+  for (let i = first; i < first + count; i++) {
+    const ref = refs[i];
+    if (ref < 0) appender.appendNull();
+    else appender.appendVarchar(strings[ref]);
+  }
 }
 
 function plainRow(row: Record<string, unknown>): Row {

@@ -5,11 +5,11 @@
 export const ERRORS = {
   SOURCE_NOT_FOUND: {
     status: 404,
-    message: 'cannot read log source {path}: {detail}; check the path and its permissions',
+    message: 'cannot read {path}: {detail}',
   },
   SOURCE_READ_FAILED: {
     status: 500,
-    message: 'reading {path} failed at byte {offset}: {detail}',
+    message: 'reading {path} failed after {offset} bytes: {detail}; the lines before were stored',
   },
   INVALID_OPTION: {
     status: 400,

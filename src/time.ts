@@ -96,12 +96,19 @@ export class ZoneConverter {
   }
 }
 
+/** The dates a report can cover; wide enough for any log, narrow enough for date arithmetic. */
+export const FIRST_DATE = '1900-01-01';
+export const LAST_DATE = '9998-12-31';
+
 /** Check a YYYY-MM-DD date option. */
 export function checkDate(value: string, option: string): string {
   const match = /^(\d{4})-(\d{2})-(\d{2})$/.exec(value);
   const time = match ? Date.UTC(+match[1], +match[2] - 1, +match[3]) : NaN;
   if (!match || Number.isNaN(time) || new Date(time).toISOString().slice(0, 10) !== value) {
     throw invalidOption(option, value, 'expected a date as YYYY-MM-DD, for example 2026-12-01');
+  }
+  if (value < FIRST_DATE || value > LAST_DATE) {
+    throw invalidOption(option, value, `expected a date from ${FIRST_DATE} to ${LAST_DATE}`);
   }
   return value;
 }

@@ -37,7 +37,16 @@ export async function runIngest(
       batchBytes: batchBytesFromEnvironment(),
       onProgress: (source, bytes) => progress.update(source, bytes),
     });
+    const stopOnInterrupt = () => {
+      progress.clear();
+      process.stderr.write(
+        'smtp-auth-report: interrupted; what was committed is kept, and the same command resumes from there\n',
+      );
+      process.exit(130);
+    };
+    process.once('SIGINT', stopOnInterrupt);
     const summaries = await ingest.run(sources);
+    process.off('SIGINT', stopOnInterrupt);
     progress.clear();
 
     const servers = await store.all('SELECT DISTINCT server FROM submitted_messages');
@@ -50,6 +59,8 @@ export async function runIngest(
       authBackendErrors: ingest.authBackendErrors,
     };
     printIngestResult(result, flags.format);
+    // Exit non-zero when a file could not be read to its end, after reading all the others.
+    if (summaries.some((file) => file.error)) process.exitCode = 1;
     return result;
   } finally {
     progress.clear();
@@ -63,6 +74,25 @@ function batchBytesFromEnvironment(): number | undefined {
   return value && /^\d+$/.test(value) ? Number(value) : undefined;
 }
 
+function printFileNotes(file: FileSummary): void {
+  const note = (text: string) => process.stderr.write(`${file.path}: ${text}\n`);
+  if (file.error) note(`error: ${file.error}`);
+  if (file.resumedAtLine > 0 && !file.alreadyRead) note(`resumed after line ${file.resumedAtLine}`);
+  if (file.lastLineWaiting) {
+    note(
+      'the last line has no newline yet (the file changed in the last 5 minutes); it is read on the next run',
+    );
+  }
+  if (file.linesRead > 0 && file.malformed + file.unsupported === file.linesRead) {
+    note(
+      `warning: none of its ${file.linesRead} lines is a Postfix syslog line; is it a Postfix mail log?`,
+    );
+  }
+  for (const problem of file.problems) {
+    process.stderr.write(`${file.path}:${problem.line}: ${problem.reason}: ${problem.text}\n`);
+  }
+}
+
 function printIngestResult(result: IngestResult, format: 'text' | 'json'): void {
   if (format === 'json') {
     process.stdout.write(JSON.stringify(result, null, 2) + '\n');
@@ -71,7 +101,7 @@ function printIngestResult(result: IngestResult, format: 'text' | 'json'): void 
 
   const rows = result.files.map((f) => [
     f.path,
-    f.alreadyRead ? 'already read' : f.format,
+    f.error ? 'failed' : f.alreadyRead ? 'already read' : f.format,
     f.linesRead,
     f.messages,
     f.failures,
@@ -93,14 +123,7 @@ function printIngestResult(result: IngestResult, format: 'text' | 'json'): void 
   ];
   process.stderr.write(textTable(headers, rows));
 
-  for (const file of result.files) {
-    if (file.resumedAtLine > 0 && !file.alreadyRead) {
-      process.stderr.write(`${file.path}: resumed after line ${file.resumedAtLine}\n`);
-    }
-    for (const problem of file.problems) {
-      process.stderr.write(`${file.path}:${problem.line}: ${problem.reason}: ${problem.text}\n`);
-    }
-  }
+  for (const file of result.files) printFileNotes(file);
   for (const server of result.serversWithoutTlsLogging) {
     process.stderr.write(
       `warning: the log of ${server} has no TLS lines, so TLS versions are reported as unknown; ` +
@@ -108,8 +131,10 @@ function printIngestResult(result: IngestResult, format: 'text' | 'json'): void 
     );
   }
   if (result.authBackendErrors > 0) {
+    const count = result.authBackendErrors;
     process.stderr.write(
-      `note: ${result.authBackendErrors} SASL failures were lost connections to the authentication server, not failed logins\n`,
+      `note: ${count} SASL ${count === 1 ? 'failure was a lost connection' : 'failures were lost connections'} ` +
+        'to the authentication server, not failed logins\n',
     );
   }
 }

@@ -24,6 +24,7 @@ async function runServe(...args: Parameters<typeof import('./serve.js').runServe
 const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 /** The project's own anonymised Postfix logs, read by `run` when no log is given. */
 export const SAMPLE_LOGS = path.join(packageRoot, 'samples', 'postfix', 'mail.log');
+const SAMPLE_STORE_URL = 'duckdb:./data/sample.duckdb';
 
 function storeOption(): Option {
   return new Option('--store <url>', `store URL (env ${ENVIRONMENT.store})`).default(
@@ -84,7 +85,9 @@ function addFilterOptions(command: Command): Command {
 }
 
 export function buildProgram(): Command {
+  // Set before any subcommand exists: subcommands copy it when they are created.
   const program = new Command('smtp-auth-report')
+    .exitOverride()
     .description(
       'SMTP AUTH clients report from Postfix logs: accounts, messages, TLS versions, client IPs, failed logins',
     )
@@ -134,8 +137,13 @@ export function buildProgram(): Command {
       const serveFlags = { listen: options.listen, token: options.token, follow: [] };
       checkServeFlags(serveFlags);
       const logs = files.length > 0 ? files : [SAMPLE_LOGS];
-      if (files.length === 0)
-        process.stderr.write(`no log given: reading the bundled sample ${SAMPLE_LOGS}\n`);
+      if (files.length === 0) {
+        // The sample gets a store of its own, so that it never mixes with real logs later.
+        if (!options.store && !process.env[ENVIRONMENT.store]) settings.store = SAMPLE_STORE_URL;
+        process.stderr.write(
+          `no log given: reading the bundled sample ${SAMPLE_LOGS} into ${settings.store}\n`,
+        );
+      }
       await runIngest(settings, logs, {
         year: options.year === undefined ? undefined : parseYear(options.year),
         serverName: options.serverName,
@@ -194,7 +202,7 @@ export async function main(argv: string[]): Promise<void> {
     if (err.code === 'EPIPE') process.exit(0);
     throw err;
   });
-  const program = buildProgram().exitOverride();
+  const program = buildProgram();
   try {
     await program.parseAsync(argv);
   } catch (err) {

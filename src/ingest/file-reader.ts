@@ -36,6 +36,8 @@ export interface ReadBatch {
 
 export interface ReadResult {
   counts: LineCounts;
+  /** The file's last line has no newline and was left for the next run. */
+  lastLineWaiting: boolean;
   /** Correlator counts for this job alone. */
   counters: CorrelatorCounters;
   tlsLoggingServers: string[];
@@ -74,9 +76,12 @@ export class CorrelatingReader {
     let unsaved = 0;
     let reported = 0;
 
+    let lastLineWaiting = false;
     for await (const block of readBlocks(job.source, job.startOffset)) {
-      // A plain file's last line without a newline may still be being written: leave it.
-      if (!block.complete && !job.source.gzip && job.checkpointed) break;
+      if (!block.complete && mayStillBeWritten(job)) {
+        lastLineWaiting = true;
+        break;
+      }
 
       lines.readBlock(block);
       byteOffset = block.offset + block.bytes.length;
@@ -94,6 +99,7 @@ export class CorrelatingReader {
 
     return {
       counts: lines.counts,
+      lastLineWaiting,
       counters: countersSince(before, this.correlator.counters),
       tlsLoggingServers: [...this.correlator.serversWithTlsLogging],
     };
@@ -108,6 +114,19 @@ export class CorrelatingReader {
     };
   }
 }
+
+/**
+ * Whether a last line without a newline may still be being written. A plain file changed in
+ * the last few minutes may be; its last line is then left for the next run, so that it is
+ * never read in two halves. Compressed files and standard input are complete.
+ */
+function mayStillBeWritten(job: ReadJob): boolean {
+  if (job.source.gzip || !job.checkpointed) return false;
+  return Date.now() - job.source.mtimeMs < QUIET_MS;
+}
+
+/** How long a file must be unchanged before its unfinished last line counts as final. */
+const QUIET_MS = 5 * 60_000;
 
 function countersSince(before: CorrelatorCounters, now: CorrelatorCounters): CorrelatorCounters {
   const delta = { ...now };

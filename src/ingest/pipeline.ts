@@ -1,4 +1,5 @@
 import type { PostfixState } from '../correlate/postfix.js';
+import { AppError } from '../errors.js';
 import type { LogSource } from '../sources/files.js';
 import { fingerprint, FINGERPRINT_BYTES } from '../sources/reader.js';
 import type { DuckDBStore, SourceCheckpoint } from '../store/duckdb/store.js';
@@ -34,6 +35,10 @@ export interface FileSummary {
   /** Line number where reading resumed, 0 for a new file. */
   resumedAtLine: number;
   alreadyRead: boolean;
+  /** The last line has no newline yet; it is read once it is complete. */
+  lastLineWaiting: boolean;
+  /** Why the file could not be read to its end; the lines before were stored. */
+  error: string | null;
   durationMs: number;
   linesPerSecond: number;
 }
@@ -66,7 +71,7 @@ export class Ingest {
     const reader = createJobReader(state);
     await this.store.setIngestThreads(true);
     try {
-      for (const source of files) summaries.push(await this.ingestFile(reader, source));
+      for (const source of files) summaries.push(await this.ingestOrReport(reader, source));
     } finally {
       await reader.close();
       await this.store.setIngestThreads(false);
@@ -94,6 +99,28 @@ export class Ingest {
 
   get authBackendErrors(): number {
     return this.backendErrors;
+  }
+
+  /**
+   * Ingest one file; a file that fails part-way (a truncated .gz) is reported in its
+   * summary, and the other files are still read.
+   */
+  private async ingestOrReport(reader: JobReader, source: LogSource): Promise<FileSummary> {
+    const started = performance.now();
+    try {
+      return await this.ingestFile(reader, source);
+    } catch (err) {
+      if (!(err instanceof AppError) || err.code !== 'SOURCE_READ_FAILED') throw err;
+      const failed: SourceCheckpoint = {
+        id: 0,
+        path: source.path,
+        fingerprint: '',
+        fingerprintBytes: 0,
+        byteOffset: 0,
+        lineCount: 0,
+      };
+      return this.summary(source, started, failed, { error: err.message });
+    }
   }
 
   private async ingestFile(reader: JobReader, source: LogSource): Promise<FileSummary> {
@@ -169,10 +196,13 @@ export class Ingest {
     );
     for (const server of result.tlsLoggingServers) this.tlsLogging.add(server);
     this.backendErrors += result.counters.authBackendErrors;
+    const linesRead = current.lineCount - startLines;
 
     return this.summary(source, started, current, {
-      alreadyRead: false,
-      linesRead: current.lineCount - startLines,
+      // A compressed file has no size to compare with: it was read already if nothing was new.
+      alreadyRead: startLines > 0 && linesRead === 0,
+      lastLineWaiting: result.lastLineWaiting,
+      linesRead,
       bytesRead: current.byteOffset - startOffset,
       resumedAtLine: startLines,
       messages,
@@ -229,6 +259,8 @@ export class Ingest {
       problems: values.problems ?? [],
       resumedAtLine: values.resumedAtLine ?? current.lineCount,
       alreadyRead: values.alreadyRead ?? false,
+      lastLineWaiting: values.lastLineWaiting ?? false,
+      error: values.error ?? null,
       durationMs: Math.round(durationMs),
       linesPerSecond: durationMs > 0 ? Math.round((linesRead * 1000) / durationMs) : 0,
     };

@@ -12,6 +12,11 @@ export interface SyslogHeader {
   lineStart: number;
   lineEnd: number;
   rfc3339: boolean;
+  /**
+   * A classic timestamp in a less common spelling: an unpadded day (`Dec 4`) or fractional
+   * seconds (`journalctl -o short-precise`). Read through the slower general path.
+   */
+  classicVariant: boolean;
   hostStart: number;
   hostEnd: number;
   tagStart: number;
@@ -27,6 +32,7 @@ export function newHeader(): SyslogHeader {
     lineStart: 0,
     lineEnd: 0,
     rfc3339: false,
+    classicVariant: false,
     hostStart: 0,
     hostEnd: 0,
     tagStart: 0,
@@ -45,8 +51,9 @@ export function parseHeader(text: string, start: number, end: number, h: SyslogH
   h.lineEnd = end;
 
   let hostStart: number;
+  h.rfc3339 = false;
+  h.classicVariant = false;
   if (isClassicTimestamp(text, start)) {
-    h.rfc3339 = false;
     hostStart = start + 16;
   } else if (isRfc3339Start(text, start)) {
     h.rfc3339 = true;
@@ -54,7 +61,10 @@ export function parseHeader(text: string, start: number, end: number, h: SyslogH
     if (space < 0 || space >= end) return false;
     hostStart = space + 1;
   } else {
-    return false;
+    const variant = CLASSIC_VARIANT.exec(text.substring(start, Math.min(end, start + 40)));
+    if (!variant) return false;
+    h.classicVariant = true;
+    hostStart = start + variant[0].length;
   }
 
   const hostEnd = text.indexOf(' ', hostStart);
@@ -89,6 +99,9 @@ export function pidOf(text: string, h: SyslogHeader): number {
   }
   return pid;
 }
+
+/** `Dec 4 16:22:19 ` and `Dec  4 16:22:19.123456 `: month, day, time, optional fraction. */
+const CLASSIC_VARIANT = /^([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d{2}):(\d{2}):(\d{2})(?:\.\d{1,9})? /;
 
 function isClassicTimestamp(text: string, i: number): boolean {
   return (
@@ -156,9 +169,17 @@ export class TimestampParser {
 
   /** UTC milliseconds of the line's timestamp, or NaN when it cannot be read. */
   parse(text: string, h: SyslogHeader): number {
-    return h.rfc3339
-      ? parseRfc3339(text, h.lineStart, h.hostStart - 1)
-      : this.parseClassic(text, h.lineStart);
+    if (h.rfc3339) return parseRfc3339(text, h.lineStart, h.hostStart - 1);
+    if (h.classicVariant) return this.parseVariant(text.substring(h.lineStart, h.hostStart));
+    return this.parseClassic(text, h.lineStart);
+  }
+
+  private parseVariant(timestamp: string): number {
+    const match = CLASSIC_VARIANT.exec(timestamp);
+    if (!match) return NaN;
+    const [, monthName, day, hour, minute, second] = match;
+    const minuteMs = this.minuteFrom(MONTHS[monthName], +day, +hour, +minute);
+    return minuteMs + Number(second) * 1000;
   }
 
   private parseClassic(text: string, i: number): number {
@@ -175,8 +196,10 @@ export class TimestampParser {
     const month = MONTHS[text.substring(i, i + 3)];
     const dayTens = text.charCodeAt(i + 4) === SPACE ? 0 : text.charCodeAt(i + 4) - 48;
     const day = dayTens * 10 + (text.charCodeAt(i + 5) - 48);
-    const hour = twoDigits(text, i + 7);
-    const minute = twoDigits(text, i + 10);
+    return this.minuteFrom(month, day, twoDigits(text, i + 7), twoDigits(text, i + 10));
+  }
+
+  private minuteFrom(month: number | undefined, day: number, hour: number, minute: number): number {
     if (month === undefined || !(day >= 1 && day <= 31) || !(hour <= 23) || !(minute <= 59)) {
       return NaN;
     }

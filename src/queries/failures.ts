@@ -19,21 +19,32 @@ export interface FailureRow {
   failures: number;
 }
 
+/**
+ * Failed logins grouped by day, username, client IP, mechanism, TLS and server. With a
+ * `limit`, the largest groups come first (a brute-force run can make hundreds of thousands
+ * of groups a week), and `total` says how many there are in all.
+ */
 export async function queryFailures(
   store: DuckDBStore,
   filter: ReportFilter,
-): Promise<{ period: Period; rows: FailureRow[] }> {
+  options: { limit?: number } = {},
+): Promise<{ period: Period; total: number; rows: FailureRow[] }> {
   const period = await resolvePeriod(store, filter);
   const c = failureConditions(filter, period);
+  const limited = options.limit !== undefined;
+  const order = limited
+    ? 'failures DESC, day, client_ip, attempted_username NULLS FIRST'
+    : 'day, failures DESC, client_ip, attempted_username NULLS FIRST';
   const rows = await store.all(
     `SELECT ${daySql(c.next)} AS day, attempted_username, client_ip, sasl_mechanism,
-            tls_protocol, server, count(*) AS failures
+            tls_protocol, server, count(*) AS failures${limited ? ', count(*) OVER () AS total' : ''}
      FROM auth_failures WHERE ${c.where}
-     GROUP BY ALL ORDER BY day, failures DESC, client_ip, attempted_username NULLS FIRST`,
+     GROUP BY ALL ORDER BY ${order}${limited ? ` LIMIT ${Math.trunc(options.limit!)}` : ''}`,
     [...c.params, filter.timeZone],
   );
   return {
     period,
+    total: rows.length === 0 ? 0 : limited ? Number(rows[0].total) : rows.length,
     rows: rows.map((r) => ({
       day: String(r.day),
       attemptedUsername: r.attempted_username === null ? null : String(r.attempted_username),

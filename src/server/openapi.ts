@@ -2,7 +2,12 @@ import { ACCOUNT_SORTS } from '../queries/accounts.js';
 import { DETAIL_COLUMNS } from '../queries/details.js';
 import { TLS_PROTOCOLS } from '../events.js';
 import { SESSION_COOKIE } from './auth.js';
-import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './params.js';
+import {
+  DEFAULT_FAILURE_ROWS,
+  DEFAULT_PAGE_SIZE,
+  MAX_FAILURE_ROWS,
+  MAX_PAGE_SIZE,
+} from './params.js';
 
 /** The OpenAPI 3.1 description of the HTTP API, served at /api/openapi.json. */
 
@@ -132,6 +137,7 @@ const schemas = {
     ),
   }),
   Failures: periodObject({
+    total: { ...integer, description: 'Groups in all; rows holds the largest `limit` of them.' },
     rows: list(
       object({
         day: date,
@@ -273,10 +279,27 @@ export const OPENAPI_DOCUMENT = {
         },
       },
     },
-    '/api/failures': jsonOperation(
-      'Failed logins per day, attempted username, client IP, mechanism, TLS version and server',
-      ref('Failures'),
-    ),
+    '/api/failures': {
+      get: {
+        ...jsonOperation(
+          'Failed logins per day, attempted username, client IP, mechanism, TLS version and server, largest groups first',
+          ref('Failures'),
+        ).get,
+        parameters: [
+          ...FILTER_PARAMETERS,
+          {
+            name: 'limit',
+            in: 'query',
+            schema: {
+              type: 'integer',
+              minimum: 1,
+              maximum: MAX_FAILURE_ROWS,
+              default: DEFAULT_FAILURE_ROWS,
+            },
+          },
+        ],
+      },
+    },
     '/api/export.csv': {
       get: {
         summary: 'The detailed download: one row per day and combination, streamed',

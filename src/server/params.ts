@@ -59,6 +59,14 @@ export const accountsQuery = filterQuery.extend({
   offset: wholeNumber(0, 1_000_000_000),
 });
 
+/** Failed-login groups the API returns by default, and at most. */
+export const DEFAULT_FAILURE_ROWS = 1000;
+export const MAX_FAILURE_ROWS = 10_000;
+
+export const failuresQuery = filterQuery.extend({
+  limit: wholeNumber(1, MAX_FAILURE_ROWS),
+});
+
 /** Validate a query string, turning the first problem into an `invalid-option` error. */
 export function parseQuery<T extends z.ZodType>(schema: T, query: unknown): z.output<T> {
   const parsed = schema.safeParse(query);

@@ -16,7 +16,15 @@ import { queryVolume } from '../queries/volume.js';
 import type { DuckDBStore } from '../store/duckdb/store.js';
 import { connectionMutex } from './mutex.js';
 import { OPENAPI_DOCUMENT } from './openapi.js';
-import { accountsQuery, filterQuery, parseQuery, toFilter, toPage } from './params.js';
+import {
+  accountsQuery,
+  DEFAULT_FAILURE_ROWS,
+  failuresQuery,
+  filterQuery,
+  parseQuery,
+  toFilter,
+  toPage,
+} from './params.js';
 
 export interface ApiContext {
   store: DuckDBStore;
@@ -94,11 +102,13 @@ export function registerApiRoutes(app: FastifyInstance, { store, timeZone }: Api
   });
 
   app.get('/api/failures', async (request) => {
-    const filter = toFilter(parseQuery(filterQuery, request.query), timeZone);
+    const query = parseQuery(failuresQuery, request.query);
+    const filter = toFilter(query, timeZone);
+    const limit = query.limit ?? DEFAULT_FAILURE_ROWS;
 
-    const { period, rows } = await serial(() => queryFailures(store, filter));
+    const { period, total, rows } = await serial(() => queryFailures(store, filter, { limit }));
 
-    return { from: period.from, to: period.to, rows };
+    return { from: period.from, to: period.to, total, rows };
   });
 
   app.get('/api/export.csv', async (request, reply) => {

@@ -1,4 +1,5 @@
-import { stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { glob, isDynamicPattern } from 'tinyglobby';
 
@@ -54,6 +55,7 @@ async function describeSource(file: string): Promise<LogSource> {
     if (!info.isFile()) {
       throw new AppError('SOURCE_NOT_FOUND', { path: file, detail: 'it is not a regular file' });
     }
+    await access(file, constants.R_OK);
     return {
       path: file,
       gzip: file.endsWith('.gz'),
@@ -64,9 +66,18 @@ async function describeSource(file: string): Promise<LogSource> {
     };
   } catch (err) {
     if (err instanceof AppError) throw err;
-    const detail = (err as NodeJS.ErrnoException).code ?? String(err);
-    throw new AppError('SOURCE_NOT_FOUND', { path: file, detail });
+    throw new AppError('SOURCE_NOT_FOUND', { path: file, detail: describeFileError(err) });
   }
+}
+
+/** A file system error in words, with the usual fix for mail logs. */
+export function describeFileError(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return 'no such file (ENOENT)';
+  if (code === 'EACCES' || code === 'EPERM') {
+    return `permission denied (${code}); mail logs are usually readable by root and the adm group`;
+  }
+  return (err as Error).message ?? String(err);
 }
 
 /** Sort key within a rotation family: higher rotation numbers and older dates come first. */

@@ -1,4 +1,6 @@
+import { readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { gzipSync } from 'node:zlib';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
@@ -53,7 +55,70 @@ describe('real Postfix logs', () => {
       path.resolve('test/fixtures/postfix/sasl-failures.log'),
     ]);
     expect(result.stderr).toContain(
-      '1 SASL failures were lost connections to the authentication server',
+      '1 SASL failure was a lost connection to the authentication server',
     );
+  });
+});
+
+describe('damaged and foreign input', () => {
+  const { dir, cleanup } = tempDir();
+  afterAll(() => cleanup());
+
+  it('reads the other files when one compressed file is truncated', () => {
+    const store = `duckdb:${path.join(dir, 'truncated.duckdb')}`;
+    const good = path.resolve('test/fixtures/postfix/lab-submission.log');
+    const truncated = path.join(dir, 'mail.log.2.gz');
+    writeFileSync(truncated, gzipSync(readFileSync(good)).subarray(0, 700));
+    const result = cli([
+      'ingest',
+      '--store',
+      store,
+      '--year',
+      '2026',
+      '--format',
+      'json',
+      truncated,
+      good,
+    ]);
+    expect(result.status).toBe(1);
+    const files = JSON.parse(result.stdout).files as { path: string; error: string | null }[];
+    const byPath = (file: string) => files.find((f) => f.path === file);
+    expect(byPath(truncated)?.error).toContain('unexpected end of file');
+    expect(byPath(good)).toMatchObject({ messages: 18, failures: 8, error: null });
+  });
+
+  it('warns when no line of a file is a Postfix syslog line', () => {
+    const store = `duckdb:${path.join(dir, 'foreign.duckdb')}`;
+    const exim = path.join(dir, 'mainlog');
+    writeFileSync(
+      exim,
+      '2026-12-04 15:19:11 1xZV43-00077U-2d <= a@example.org H=(x) [192.0.2.1] P=esmtpsa\n',
+    );
+    const result = cli(['ingest', '--store', store, exim]);
+    expect(result.status).toBe(0);
+    expect(result.stderr).toContain('none of its 1 lines is a Postfix syslog line');
+  });
+
+  it('does not let a log line drive the terminal', () => {
+    const store = `duckdb:${path.join(dir, 'escape.duckdb')}`;
+    const hostile = path.join(dir, 'hostile.log');
+    writeFileSync(hostile, 'garbage \u001b[2J\u001b]0;TITLE\u0007 line\n');
+    const result = cli(['ingest', '--store', store, hostile]);
+    expect(result.stderr).toContain('garbage ?[2J?]0;TITLE? line');
+    expect(result.stderr).not.toContain('\u001b');
+  });
+
+  it('reads an unfinished last line of a file that no longer changes', () => {
+    const store = `duckdb:${path.join(dir, 'nonewline.duckdb')}`;
+    const file = path.join(dir, 'nonewline.log');
+    const text = readFileSync('test/fixtures/postfix/lab-submission.log', 'utf8').trimEnd();
+    writeFileSync(file, text);
+    const old = new Date(Date.now() - 3_600_000);
+    utimesSync(file, old, old);
+    const result = cli(['ingest', '--store', store, '--year', '2026', '--format', 'json', file]);
+    expect(JSON.parse(result.stdout).files[0]).toMatchObject({
+      linesRead: 176,
+      lastLineWaiting: false,
+    });
   });
 });

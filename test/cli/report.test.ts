@@ -223,7 +223,7 @@ describe('report and ingest errors', () => {
   it('fails with the path when a log file is missing', () => {
     const result = cli(['ingest', '--store', store, path.join(dir, 'missing.log')]);
     expect(result.status).toBe(1);
-    expect(result.stderr).toContain('missing.log: ENOENT');
+    expect(result.stderr).toContain('missing.log: no such file (ENOENT)');
   });
 
   it('rejects a bad --year', () => {

@@ -53,12 +53,14 @@ describe('syslog header', () => {
     expect(result.payload).toBe(payload);
   });
 
-  it.each(['# failJSON: { "time": "2004-12-02T22:24:22" }', 'garbage', 'Dec  4 16:22:19 mail'])(
-    'rejects %s',
-    (line) => {
-      expect(header(line).ok).toBe(false);
-    },
-  );
+  it.each([
+    '# failJSON: { "time": "2004-12-02T22:24:22" }',
+    'garbage',
+    'Dec  4 16:22:19 mail',
+    'Dec 4 mail postfix/smtpd[1]: x',
+  ])('rejects %s', (line) => {
+    expect(header(line).ok).toBe(false);
+  });
 });
 
 describe('syslog timestamps', () => {
@@ -104,6 +106,15 @@ describe('syslog timestamps', () => {
       return new Date(parser.parse(line, h)).toISOString();
     });
     expect(times).toEqual(['2026-12-31T23:59:59.000Z', '2027-01-01T00:00:01.000Z']);
+  });
+
+  it('reads an unpadded day and fractional seconds', () => {
+    expect(time('Dec 4 16:22:18 mail postfix/smtpd[1]: x', { year: 2026 })).toBe(
+      '2026-12-04T16:22:18.000Z',
+    );
+    expect(time('Dec 04 16:22:18.123456 mail postfix/smtpd[1]: x', { year: 2026 })).toBe(
+      '2026-12-04T16:22:18.000Z',
+    );
   });
 
   it('reads RFC 3339 timestamps with their offset', () => {

@@ -310,6 +310,15 @@ describe('report endpoints on the lab log', () => {
     expect(detail.senderAddresses).toEqual([{ senderAddress: 'user1@example.com', messages: 1 }]);
   });
 
+  it('failures keeps the largest groups up to limit', async () => {
+    const { status, body } = await getJson('/api/failures?limit=2');
+    const page = body as { total: number; rows: unknown[] };
+
+    expect(status).toBe(200);
+    expect(page.total).toBe(8);
+    expect(page.rows).toHaveLength(2);
+  });
+
   it('failures lists every failed login', async () => {
     const { status, body } = await getJson('/api/failures');
     const row = (username: string, clientIp: string, mechanism: string, tls: string) => ({
@@ -325,6 +334,7 @@ describe('report endpoints on the lab log', () => {
     expect(status).toBe(200);
     expect(body).toEqual({
       ...PERIOD,
+      total: 8,
       rows: [
         row('alerts@example.com', '192.0.2.10', 'PLAIN', 'TLSv1.2'),
         row('user1@example.org', '192.0.2.2', 'PLAIN', 'TLSv1.2'),
@@ -414,7 +424,7 @@ describe('invalid requests', () => {
     ],
     [
       '/api/failures?form=2026-12-01',
-      'invalid value "2026-12-01" for form: unknown parameter; expected one of from, to, domain, server, search',
+      'invalid value "2026-12-01" for form: unknown parameter; expected one of from, to, domain, server, search, limit',
     ],
     [
       '/api/summary?domain=a&domain=b',

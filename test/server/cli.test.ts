@@ -188,8 +188,8 @@ describe('serve refuses to start', () => {
 
     expect(result.status).toBe(1);
     expect(result.stderr).toBe(
-      `smtp-auth-report: cannot read log source ${storePath}: no store there yet; run ` +
-        'smtp-auth-report ingest first, pass --store, or add --follow LOG; check the path and its permissions\n',
+      `smtp-auth-report: cannot read ${storePath}: no store there yet; run ` +
+        'smtp-auth-report ingest first, pass --store, or add --follow LOG\n',
     );
   });
 

@@ -79,10 +79,9 @@ describe.skipIf(missingBrowser !== null)('web report with hostile names', () => 
   it('accounts table shows names as text', async () => {
     const links = page.getByTestId('details-table').locator('tbody a.account-link');
 
-    const names = await links.allTextContents();
-    expect(names.sort()).toEqual(
-      [IMAGE_NAME, SCRIPT_NAME, FORMULA_NAME, 'copier@example.com'].sort(),
-    );
+    await expect
+      .poll(async () => (await links.allTextContents()).sort())
+      .toEqual([IMAGE_NAME, SCRIPT_NAME, FORMULA_NAME, 'copier@example.com'].sort());
     expect(await injectedElements(page)).toBe(0);
   });
 

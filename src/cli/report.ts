@@ -34,6 +34,12 @@ interface Table {
 
 const out = (text: string) => process.stdout.write(text);
 
+/** Write and wait while the reader of standard output catches up, so memory stays bounded. */
+async function writeOut(text: string): Promise<void> {
+  if (text.length === 0 || process.stdout.write(text)) return;
+  await new Promise((resolve) => process.stdout.once('drain', resolve));
+}
+
 /** Print one report view. Only data goes to standard output in json and csv. */
 export async function printReport(
   store: DuckDBStore,
@@ -214,16 +220,18 @@ async function printDetails(
   let first = true;
   const textRows: Cell[][] = [];
   for await (const rows of chunks) {
+    let text = '';
     for (const row of rows) {
       if (format === 'json') {
-        out((first ? '[\n  ' : ',\n  ') + JSON.stringify(row));
+        text += (first ? '[\n  ' : ',\n  ') + JSON.stringify(row);
         first = false;
       } else if (format === 'csv') {
-        out(csvLine(DETAIL_COLUMNS.map((key) => row[key])));
+        text += csvLine(DETAIL_COLUMNS.map((key) => row[key]));
       } else {
         textRows.push(DETAIL_COLUMNS.map((key) => row[key]));
       }
     }
+    await writeOut(text);
   }
 
   if (format === 'json') out(first ? '[]\n' : '\n]\n');

@@ -1,12 +1,8 @@
 import type { TlsProtocol } from '../events.js';
+import { AppError } from '../errors.js';
 import type { DuckDBStore } from '../store/duckdb/store.js';
-import {
-  daySql,
-  messageConditions,
-  resolvePeriod,
-  type Period,
-  type ReportFilter,
-} from './filters.js';
+import { addDays, ZoneConverter } from '../time.js';
+import { messageConditions, resolvePeriod, type Period, type ReportFilter } from './filters.js';
 
 /** One row of the detailed download. The key order is the CSV column order. */
 export interface DetailRow {
@@ -35,18 +31,18 @@ export const DETAIL_COLUMNS: readonly (keyof DetailRow)[] = [
   'recipients',
 ];
 
-function detailSql(next: number, where: string): string {
-  return `SELECT ${daySql(next)} AS day, account, sender_address, sender_domain, client_ip,
-                 tls_protocol, sasl_mechanism, server, count(*) AS messages,
-                 sum(recipients) AS recipients
+/** One day's rows: the day is known, so no row needs a time zone conversion. */
+function detailSql(where: string): string {
+  return `SELECT account, sender_address, sender_domain, client_ip, tls_protocol, sasl_mechanism,
+                 server, count(*) AS messages, sum(recipients) AS recipients
           FROM submitted_messages WHERE ${where}
           GROUP BY ALL
-          ORDER BY day, account, sender_address, client_ip, tls_protocol, sasl_mechanism, server`;
+          ORDER BY account, sender_address, client_ip, tls_protocol, sasl_mechanism, server`;
 }
 
-function toDetailRow(r: Record<string, unknown>): DetailRow {
+function toDetailRow(day: string, r: Record<string, unknown>): DetailRow {
   return {
-    day: String(r.day),
+    day,
     account: String(r.account),
     senderAddress: String(r.sender_address),
     senderDomain: String(r.sender_domain),
@@ -59,16 +55,54 @@ function toDetailRow(r: Record<string, unknown>): DetailRow {
   };
 }
 
-/** The detailed download, streamed in chunks so that millions of rows fit in memory. */
+/**
+ * The detailed download, streamed one day at a time so that memory stays bounded for
+ * millions of rows. Each day's rows are checked against that day's message count, because
+ * a DuckDB stream that fails part-way ends as if it were complete: an incomplete export
+ * raises instead of being cut short in silence.
+ */
 export async function streamDetails(
   store: DuckDBStore,
   filter: ReportFilter,
 ): Promise<{ period: Period; chunks: AsyncGenerator<DetailRow[]> }> {
   const period = await resolvePeriod(store, filter);
   const c = messageConditions(filter, period);
-  const rows = store.stream(detailSql(c.next, c.where), [...c.params, filter.timeZone]);
+  const [range] = await store.all(
+    `SELECT epoch_ms(min(ts)) AS first, epoch_ms(max(ts)) AS last
+     FROM submitted_messages WHERE ${c.where}`,
+    c.params,
+  );
+
   async function* chunks(): AsyncGenerator<DetailRow[]> {
-    for await (const chunk of rows) yield chunk.map(toDetailRow);
+    if (range.first === null || range.last === null) return;
+    const zone = new ZoneConverter(filter.timeZone);
+    const lastDay = zone.dateOf(Number(range.last));
+    const connection = await store.openConnection();
+    try {
+      for (let day = zone.dateOf(Number(range.first)); day <= lastDay; day = addDays(day, 1)) {
+        const startMs = zone.startOfDate(day);
+        const bounds = { ...period, startMs, endMs: zone.startOfDate(addDays(day, 1)) };
+        const d = messageConditions(filter, bounds);
+        const [expected] = await connection.all(
+          `SELECT count(*) AS messages FROM submitted_messages WHERE ${d.where}`,
+          d.params,
+        );
+        let messages = 0;
+        for await (const rows of connection.stream(detailSql(d.where), d.params)) {
+          const chunk = rows.map((row) => toDetailRow(day, row));
+          for (const row of chunk) messages += row.messages;
+          yield chunk;
+        }
+        if (messages !== Number(expected.messages)) {
+          throw new AppError('STORE_FAILED', {
+            path: store.path,
+            detail: `the export of ${day} ended after ${messages} of ${expected.messages} messages`,
+          });
+        }
+      }
+    } finally {
+      connection.close();
+    }
   }
   return { period, chunks: chunks() };
 }

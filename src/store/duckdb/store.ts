@@ -28,6 +28,9 @@ const MEMORY_LIMIT = '128MB';
 
 export type Row = Record<string, string | number | boolean | null | string[]>;
 
+export type StoreQuery = (sql: string, params?: DuckDBValue[]) => Promise<Row[]>;
+export type StoreStream = (sql: string, params?: DuckDBValue[]) => AsyncGenerator<Row[]>;
+
 /** A checkpoint: how far a file has been read. */
 export interface SourceCheckpoint {
   id: number;
@@ -109,27 +112,33 @@ export class DuckDBStore {
   }
 
   /**
-   * Stream a query's rows in chunks, for exports of millions of rows. The stream has a
-   * connection of its own: a query run on a connection while it streams ends that stream
-   * early without an error (seen with @duckdb/node-api 1.5.6), and an export must not hold
-   * up the report's other queries.
+   * A connection of its own, for an export that runs many queries while other requests use
+   * the main connection; close it when done. NOTE: a streamed result that fails part-way
+   * (out of memory) ends like a complete one in @duckdb/node-api 1.5.6, so a caller that
+   * streams must check that it got everything.
    */
-  async *stream(sql: string, params: DuckDBValue[] = []): AsyncGenerator<Row[]> {
+  async openConnection(): Promise<{ all: StoreQuery; stream: StoreStream; close: () => void }> {
     const connection = await this.instance.connect();
-    try {
-      const result = await connection.stream(sql, params);
-      for await (const rows of result.yieldRowObjectJs()) {
-        yield rows.map(plainRow);
+    const path = this.path;
+    async function* stream(sql: string, params: DuckDBValue[] = []): AsyncGenerator<Row[]> {
+      try {
+        const result = await connection.stream(sql, params);
+        for await (const rows of result.yieldRowObjectJs()) yield rows.map(plainRow);
+      } catch (err) {
+        const detail = (err as Error).message;
+        throw new AppError('STORE_FAILED', { path, detail }, { cause: err });
       }
-    } catch (err) {
-      throw new AppError(
-        'STORE_FAILED',
-        { path: this.path, detail: (err as Error).message },
-        { cause: err },
-      );
-    } finally {
-      connection.closeSync();
     }
+    const all: StoreQuery = async (sql, params = []) => {
+      try {
+        const reader = await connection.runAndReadAll(sql, params);
+        return reader.getRowObjectsJS().map(plainRow);
+      } catch (err) {
+        const detail = (err as Error).message;
+        throw new AppError('STORE_FAILED', { path: this.path, detail }, { cause: err });
+      }
+    };
+    return { all, stream, close: () => connection.closeSync() };
   }
 
   async transaction<T>(work: () => Promise<T>): Promise<T> {

@@ -1,7 +1,7 @@
 import { TLS_PROTOCOLS, type TlsProtocol } from '../events.js';
 import type { DuckDBStore } from '../store/duckdb/store.js';
 import {
-  daySql,
+  dayGrouping,
   messageConditions,
   resolvePeriod,
   type Period,
@@ -69,11 +69,13 @@ export async function queryTlsByDay(
 ): Promise<{ period: Period; rows: TlsDayRow[] }> {
   const period = await resolvePeriod(store, filter);
   const c = messageConditions(filter, period);
+  const byDay = dayGrouping(period, filter.timeZone);
   const rows = await store.all(
-    `SELECT ${daySql(c.next)} AS day, tls_protocol, count(*) AS messages
-     FROM submitted_messages WHERE ${c.where}
+    `SELECT ${byDay.day('day_key')} AS day, tls_protocol, sum(messages) AS messages
+     FROM (SELECT ${byDay.key} AS day_key, tls_protocol, count(*) AS messages
+           FROM submitted_messages WHERE ${c.where} GROUP BY ALL)
      GROUP BY ALL ORDER BY day, tls_protocol`,
-    [...c.params, filter.timeZone],
+    c.params,
   );
   return {
     period,

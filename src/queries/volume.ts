@@ -1,6 +1,6 @@
 import type { DuckDBStore } from '../store/duckdb/store.js';
 import {
-  daySql,
+  dayGrouping,
   messageConditions,
   resolvePeriod,
   type Period,
@@ -21,12 +21,15 @@ export async function queryVolume(
 ): Promise<{ period: Period; rows: VolumeRow[] }> {
   const period = await resolvePeriod(store, filter);
   const c = messageConditions(filter, period);
+  const byDay = dayGrouping(period, filter.timeZone);
   const rows = await store.all(
-    `SELECT ${daySql(c.next)} AS day, sender_domain, count(*) AS messages,
+    `SELECT ${byDay.day('day_key')} AS day, sender_domain, sum(messages) AS messages,
             sum(recipients) AS recipients
-     FROM submitted_messages WHERE ${c.where}
+     FROM (SELECT ${byDay.key} AS day_key, sender_domain, count(*) AS messages,
+                  sum(recipients) AS recipients
+           FROM submitted_messages WHERE ${c.where} GROUP BY ALL)
      GROUP BY ALL ORDER BY day, sender_domain`,
-    [...c.params, filter.timeZone],
+    c.params,
   );
   return {
     period,

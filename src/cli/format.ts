@@ -1,5 +1,7 @@
 /** Output helpers: aligned text tables, CSV and JSON, all written to standard output. */
 
+import { printable } from '../text.js';
+
 export type Cell = string | number | null | undefined | string[];
 
 /**
@@ -39,7 +41,5 @@ export function textTable(headers: string[], rows: Cell[][]): string {
 function textCell(value: Cell): string {
   if (value === null || value === undefined) return '-';
   if (Array.isArray(value)) return value.join(', ');
-  // Control characters from a hostile log line must not drive the terminal.
-  // eslint-disable-next-line no-control-regex
-  return String(value).replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
+  return printable(String(value));
 }

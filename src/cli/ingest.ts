@@ -74,6 +74,12 @@ function batchBytesFromEnvironment(): number | undefined {
   return value && /^\d+$/.test(value) ? Number(value) : undefined;
 }
 
+function formatColumn(file: FileSummary): string {
+  if (file.error) return 'failed';
+  if (file.alreadyRead) return 'already read';
+  return file.format;
+}
+
 function printFileNotes(file: FileSummary): void {
   const note = (text: string) => process.stderr.write(`${file.path}: ${text}\n`);
   if (file.error) note(`error: ${file.error}`);
@@ -101,7 +107,7 @@ function printIngestResult(result: IngestResult, format: 'text' | 'json'): void 
 
   const rows = result.files.map((f) => [
     f.path,
-    f.error ? 'failed' : f.alreadyRead ? 'already read' : f.format,
+    formatColumn(f),
     f.linesRead,
     f.messages,
     f.failures,

@@ -36,7 +36,7 @@ interface PendingMessage {
   awaitingSession: boolean;
 }
 
-/** What the correlator holds per mail server: queue ids and pids are unique per server. */
+/** Correlator state of one mail server, because queue ids and pids are unique per server. */
 interface ServerState {
   sessions: Map<number, Session>;
   /** Keyed by queue id, in the order the `client=` lines came. */

@@ -12,6 +12,7 @@ import {
   type SyslogHeader,
 } from '../parsers/syslog.js';
 import type { LineBlock } from '../sources/reader.js';
+import { printable } from '../text.js';
 
 /** A line that could not be read, reported with its file and line number. */
 export interface LineProblem {
@@ -31,8 +32,6 @@ export interface LineCounts {
 
 const MAX_PROBLEMS = 5;
 const MAX_PROBLEM_TEXT = 200;
-/** Anything but printable ASCII and characters from U+00A0: the C0 and C1 controls and DEL. */
-const CONTROL_CHARACTERS = /[^ -~\u00a0-\uffff]/g;
 
 /**
  * Reads the lines of one file: parses the syslog header once, hands Postfix smtpd and qmgr
@@ -188,8 +187,8 @@ export class LineReader {
     if (this.counts.problems.length >= MAX_PROBLEMS) return;
     const { lineStart, lineEnd } = this.header;
     const end = Math.min(lineEnd, lineStart + MAX_PROBLEM_TEXT);
-    // The line is shown on a terminal: its control characters must not drive it.
-    const text = this.block.bytes.toString('utf8', lineStart, end).replace(CONTROL_CHARACTERS, '?');
+    // The line is shown on a terminal.
+    const text = printable(this.block.bytes.toString('utf8', lineStart, end));
     this.counts.problems.push({ line: this.counts.lines, reason: `${kind}: ${reason}`, text });
   }
 }

@@ -3,7 +3,7 @@ import type { DuckDBValue } from '@duckdb/node-api';
 import { TLS_PROTOCOLS, type TlsProtocol } from '../events.js';
 import type { DuckDBStore } from '../store/duckdb/store.js';
 import {
-  daySql,
+  dayGrouping,
   failureConditions,
   messageConditions,
   resolvePeriod,
@@ -60,7 +60,7 @@ export async function queryAccountDetail(
     from: period.from,
     to: period.to,
     ...totals,
-    daily: await queryDaily(store, c, filter.timeZone),
+    daily: await queryDaily(store, c, dayGrouping(period, filter.timeZone)),
     tls: await queryTls(store, c),
     clientIps: await queryClientIps(store, c),
     mechanisms: await queryMechanisms(store, c),
@@ -92,13 +92,13 @@ async function queryTotals(
 async function queryDaily(
   store: DuckDBStore,
   c: Condition,
-  timeZone: string,
+  byDay: ReturnType<typeof dayGrouping>,
 ): Promise<AccountDetail['daily']> {
   const rows = await store.all(
-    `SELECT ${daySql(c.next)} AS day, count(*) AS messages, sum(recipients) AS recipients
+    `SELECT ${byDay.day(byDay.key)} AS day, count(*) AS messages, sum(recipients) AS recipients
      FROM submitted_messages WHERE ${c.where}
      GROUP BY day ORDER BY day`,
-    [...c.params, timeZone],
+    c.params,
   );
   return rows.map((r) => ({
     day: String(r.day),
@@ -189,10 +189,11 @@ async function queryAccountFailures(
   account: string,
 ): Promise<AccountDetail['failures']> {
   const c = failureConditions({ ...filter, domain: undefined, search: undefined }, period);
-  const params: DuckDBValue[] = [...c.params, account.toLowerCase(), filter.timeZone];
+  const params: DuckDBValue[] = [...c.params, account.toLowerCase()];
+  const byDay = dayGrouping(period, filter.timeZone);
 
   const rows = await store.all(
-    `SELECT ${daySql(c.next + 1)} AS day, attempted_username, client_ip, count(*) AS failures
+    `SELECT ${byDay.day(byDay.key)} AS day, attempted_username, client_ip, count(*) AS failures
      FROM auth_failures
      WHERE ${c.where} AND lower(attempted_username) = $${c.next}
      GROUP BY ALL ORDER BY day, failures DESC, client_ip, attempted_username`,

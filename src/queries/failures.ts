@@ -1,7 +1,7 @@
 import type { TlsProtocol } from '../events.js';
 import type { DuckDBStore } from '../store/duckdb/store.js';
 import {
-  daySql,
+  dayGrouping,
   failureConditions,
   resolvePeriod,
   type Period,
@@ -22,7 +22,7 @@ export interface FailureRow {
 /**
  * Failed logins grouped by day, username, client IP, mechanism, TLS and server. With a
  * `limit`, the largest groups come first (a brute-force run can make hundreds of thousands
- * of groups a week), and `total` says how many there are in all.
+ * of groups a week), and `total` counts them all.
  */
 export async function queryFailures(
   store: DuckDBStore,
@@ -35,16 +35,20 @@ export async function queryFailures(
   const order = limited
     ? 'failures DESC, day, client_ip, attempted_username NULLS FIRST'
     : 'day, failures DESC, client_ip, attempted_username NULLS FIRST';
+  const byDay = dayGrouping(period, filter.timeZone);
   const rows = await store.all(
-    `SELECT ${daySql(c.next)} AS day, attempted_username, client_ip, sasl_mechanism,
+    `SELECT ${byDay.day(byDay.key)} AS day, attempted_username, client_ip, sasl_mechanism,
             tls_protocol, server, count(*) AS failures${limited ? ', count(*) OVER () AS total' : ''}
      FROM auth_failures WHERE ${c.where}
      GROUP BY ALL ORDER BY ${order}${limited ? ` LIMIT ${Math.trunc(options.limit!)}` : ''}`,
-    [...c.params, filter.timeZone],
+    c.params,
   );
+
+  let total = rows.length;
+  if (limited && rows.length > 0) total = Number(rows[0].total);
   return {
     period,
-    total: rows.length === 0 ? 0 : limited ? Number(rows[0].total) : rows.length,
+    total,
     rows: rows.map((r) => ({
       day: String(r.day),
       attemptedUsername: r.attempted_username === null ? null : String(r.attempted_username),

@@ -102,21 +102,16 @@ export function failureConditions(filter: ReportFilter, period: Period): Conditi
   return { where: clauses.join(' AND '), params, next: params.length + 1 };
 }
 
-/** SQL for the local calendar day of `ts` in a time zone bound as parameter `$n`. */
-export function daySql(n: number): string {
-  return `strftime(timezone($${n}, ts), '%Y-%m-%d')`;
-}
-
 /** Periods longer than this always take the per-row path: checking each day costs too much. */
 const MAX_CHECKED_DAYS = 400;
 const DAY_MS = 86_400_000;
 
 /**
- * SQL to group rows by local day. `key` is a cheap group key computed per row, and `day`
- * turns a key column into `YYYY-MM-DD` once per group. The key is integer arithmetic on the
- * timestamp plus the zone's UTC offset, with one offset per stretch between daylight saving
- * changes; ICU's per-row time zone conversion is about ten times slower on millions of rows
- * and is used only for periods too long to map the changes of.
+ * Build the SQL that cuts rows into local days. `key` is a cheap group key computed per row,
+ * and `day` turns a key (a column, or `key` itself) into `YYYY-MM-DD`, best once per group.
+ * The key is integer arithmetic on the timestamp plus the zone's UTC offset, with one offset
+ * per stretch between daylight saving changes. ICU's per-row time zone conversion is about
+ * ten times slower on millions of rows, so it is used only for periods too long to map.
  */
 export function dayGrouping(
   period: Period,

@@ -137,7 +137,10 @@ const schemas = {
     ),
   }),
   Failures: periodObject({
-    total: { ...integer, description: 'Groups in all; rows holds the largest `limit` of them.' },
+    total: {
+      ...integer,
+      description: 'Number of groups in all; rows contains the largest `limit` of them.',
+    },
     rows: list(
       object({
         day: date,

@@ -45,7 +45,7 @@ const TLS_VERSIONS: Record<string, TlsProtocol> = {
  */
 const BACKEND_ERRORS = ['Connection lost to authentication server'];
 
-/** Kinds of smtpd lines, told apart from their first characters without reading fields. */
+/** Kinds of smtpd lines, recognised from their first characters without reading fields. */
 export const SmtpdKind = {
   OTHER: 0,
   CONNECT: 1,

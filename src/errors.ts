@@ -11,6 +11,11 @@ export const ERRORS = {
     status: 500,
     message: 'reading {path} failed after {offset} bytes: {detail}; the lines before were stored',
   },
+  JOURNAL_FAILED: {
+    status: 500,
+    message:
+      'journalctl failed: {detail}; check that journalctl runs for this user (members of the adm or systemd-journal group may read the system journal)',
+  },
   INVALID_OPTION: {
     status: 400,
     message: 'invalid value {value} for {option}: {detail}',

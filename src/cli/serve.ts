@@ -10,12 +10,21 @@ import { FOLLOW_INTERVAL_MS, LogFollower } from '../server/follow.js';
 import { formatListen, serverUrl, type ListenAddress } from '../server/listen.js';
 import { openStore, removeServerFile, writeServerFile } from '../server/server-file.js';
 import { resolveSources } from '../sources/files.js';
+import { ensureRollups, REFRESH_MEMORY_MIB } from '../store/duckdb/rollups.js';
 import type { DuckDBStore } from '../store/duckdb/store.js';
 import { parseStoreUrl } from '../store/url.js';
 import { checkServeFlags, type ServeFlags } from './serve-options.js';
 
 /** How long shutdown waits for a running follow ingest before exiting without it. */
 const STOP_INGEST_WAIT_MS = 5000;
+
+/**
+ * DuckDB's memory limit for `serve`, in MiB: the refresh limit (1 GiB, or a quarter of a
+ * smaller machine's RAM), not the 128 MB of ingest. The server refreshes the rollups after
+ * every followed batch, and the views that read the event tables (a server filter, the CSV
+ * export) group millions of rows.
+ */
+const SERVE_MEMORY_MIB = REFRESH_MEMORY_MIB;
 
 /**
  * Serve the report until SIGINT or SIGTERM. While it runs, `<store path>.server.json` names
@@ -33,12 +42,13 @@ export async function runServe(settings: Settings, flags: ServeFlags): Promise<v
         'no store there yet; run smtp-auth-report ingest first, pass --store, or add --follow LOG',
     });
   }
-  const store = await openStore(storePath);
+  const store = await openStore(storePath, { memoryLimitMib: SERVE_MEMORY_MIB });
 
   const log = pino(
     { redact: ['req.headers.authorization', 'req.headers.cookie'] },
     pino.destination({ dest: 2, sync: true }),
   );
+  await refreshRollups(store, log);
   const app = buildServer({ store, timeZone: settings.timeZone, token, logger: log });
   const url = await listenOrClose(app, store, listen);
 
@@ -63,7 +73,18 @@ export async function runServe(settings: Settings, flags: ServeFlags): Promise<v
   if (!ingestStopped) process.exit(0);
 }
 
-/** Check the listen address and token, so that `run` can fail before it ingests. */
+/**
+ * Bring the rollups up to date before the first request, so that no request waits for
+ * events that were ingested while no server ran.
+ */
+async function refreshRollups(store: DuckDBStore, log: Logger): Promise<void> {
+  const started = performance.now();
+  const added = await ensureRollups(store);
+  if (added.messages + added.failures === 0) return;
+  const durationMs = Math.round(performance.now() - started);
+  log.info({ ...added, durationMs }, 'rollups refreshed');
+}
+
 /** Listen and return the URL to open; port 0 becomes the port the system chose. */
 async function listenOrClose(
   app: FastifyInstance,

@@ -1,5 +1,13 @@
-import type { DuckDBStore } from '../store/duckdb/store.js';
+import { CLIENT_ROLLUP, DOMAIN_ROLLUP } from '../store/duckdb/rollups.js';
+import type { DuckDBStore, Row } from '../store/duckdb/store.js';
 import { messageConditions, resolvePeriod, type Period, type ReportFilter } from './filters.js';
+import {
+  periodRows,
+  rollupsAnswer,
+  senderCondition,
+  SqlParams,
+  prepareRollups,
+} from './rollup-source.js';
 
 export interface DomainRow {
   /** Lower-case sender domain; empty for the null sender `<>`. */
@@ -16,6 +24,35 @@ export async function queryDomains(
   filter: ReportFilter,
 ): Promise<{ period: Period; rows: DomainRow[] }> {
   const period = await resolvePeriod(store, filter);
+  const unfiltered = { ...filter, domain: undefined };
+  if (!rollupsAnswer(unfiltered, period)) return domainsFromEvents(store, unfiltered, period);
+
+  const rollupFilter = await prepareRollups(store, filter);
+  const params = new SqlParams();
+  // A search needs the account and sender address of each row, which the client rollup has.
+  const where = senderCondition({ ...rollupFilter, domain: undefined }, params);
+  const rows = filter.search
+    ? `SELECT s.domain_id, r.messages
+       FROM (${periodRows(CLIENT_ROLLUP, period, 'sender_id, messages', where)}) r
+       JOIN dict_senders s ON s.id = r.sender_id`
+    : periodRows(DOMAIN_ROLLUP, period, 'domain_id, messages');
+  const domains = await params.run(
+    store,
+    `SELECT d.name AS sender_domain, sum(messages)::BIGINT AS messages
+     FROM (${rows}) r JOIN dict_sender_domains d ON d.id = r.domain_id
+     GROUP BY d.name HAVING sum(messages) > 0
+     ORDER BY messages DESC, sender_domain`,
+  );
+  return { period, rows: domains.map(toDomainRow) };
+}
+
+/** Count the sender domains from the event tables. */
+export async function domainsFromEvents(
+  store: DuckDBStore,
+  filter: ReportFilter,
+  period?: Period,
+): Promise<{ period: Period; rows: DomainRow[] }> {
+  period ??= await resolvePeriod(store, filter);
   const c = messageConditions({ ...filter, domain: undefined }, period);
 
   const rows = await store.all(
@@ -24,12 +61,10 @@ export async function queryDomains(
      GROUP BY sender_domain ORDER BY messages DESC, sender_domain`,
     c.params,
   );
-
-  return {
-    period,
-    rows: rows.map((r) => ({
-      senderDomain: String(r.sender_domain),
-      messages: Number(r.messages),
-    })),
-  };
+  return { period, rows: rows.map(toDomainRow) };
 }
+
+const toDomainRow = (r: Row): DomainRow => ({
+  senderDomain: String(r.sender_domain),
+  messages: Number(r.messages),
+});

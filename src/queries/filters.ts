@@ -102,8 +102,13 @@ export function failureConditions(filter: ReportFilter, period: Period): Conditi
   return { where: clauses.join(' AND '), params, next: params.length + 1 };
 }
 
-/** Periods longer than this always take the per-row path: checking each day costs too much. */
+/**
+ * Periods longer than this always take the per-row path: checking each day costs too much, and
+ * the per-row CASE would get long.
+ */
 const MAX_CHECKED_DAYS = 400;
+/** The maximum period in days whose offsets the rollups map: about 20 years, two CASE branches a year. */
+export const MAX_ROLLUP_DAYS = 7400;
 const DAY_MS = 86_400_000;
 
 /**
@@ -130,21 +135,24 @@ export function dayGrouping(
     .map((segment) => `WHEN epoch_ms(ts) < ${segment.untilMs} THEN ${segment.offset}`)
     .join(' ');
   const offset = cases ? `(CASE ${cases} ELSE ${last} END)` : String(last);
+  // floor() and not `//`, which truncates towards zero and so misplaces days before 1970.
   return {
-    key: `((epoch_ms(ts) + ${offset}) // ${DAY_MS})`,
+    key: `floor((epoch_ms(ts) + ${offset}) / ${DAY_MS})`,
     day: (column) => `strftime(DATE '1970-01-01' + CAST(${column} AS INTEGER), '%Y-%m-%d')`,
   };
 }
 
 /**
  * The zone's UTC offsets over the period: each applies until `untilMs` (the last one to
- * the end). Changes are found day by day, then to the second. Null for a period too long.
+ * the end). Changes are found day by day, then to the second. Null for a period longer than
+ * `maxDays`.
  */
-function offsetSegments(
+export function offsetSegments(
   period: Period,
   timeZone: string,
+  maxDays = MAX_CHECKED_DAYS,
 ): { untilMs: number; offset: number }[] | null {
-  if ((period.endMs - period.startMs) / DAY_MS > MAX_CHECKED_DAYS) return null;
+  if ((period.endMs - period.startMs) / DAY_MS > maxDays) return null;
   const zone = new ZoneConverter(timeZone);
   const segments: { untilMs: number; offset: number }[] = [];
   let offset = zone.offsetAt(period.startMs);

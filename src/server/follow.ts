@@ -2,8 +2,9 @@ import type { FastifyBaseLogger } from 'fastify';
 
 import { Ingest, type FileSummary, type IngestOptions } from '../ingest/pipeline.js';
 import { resolveSources, type LogSource } from '../sources/files.js';
+import { ensureRollups } from '../store/duckdb/rollups.js';
 import type { DuckDBStore } from '../store/duckdb/store.js';
-import { serialisedStore } from './mutex.js';
+import { connectionMutex, serialisedStore } from './mutex.js';
 
 export const FOLLOW_INTERVAL_MS = 2000;
 
@@ -53,6 +54,8 @@ export class LogFollower {
       const started = performance.now();
       const summaries = await new Ingest(serialisedStore(this.store), this.options).run(sources);
       this.lastSignature = signature;
+      // The new events join the rollups now rather than in the next request.
+      await connectionMutex(this.store).run(() => ensureRollups(this.store));
 
       this.logBatch(summaries, performance.now() - started);
       return summaries;

@@ -1,5 +1,6 @@
 import { ACCOUNT_SORTS } from '../queries/accounts.js';
 import { DETAIL_COLUMNS } from '../queries/details.js';
+import { TLS_ACCOUNT_SORTS } from '../queries/tls.js';
 import { TLS_PROTOCOLS } from '../events.js';
 import { SESSION_COOKIE } from './auth.js';
 import {
@@ -85,6 +86,7 @@ const schemas = {
   }),
   Tls: periodObject({
     byDay: list(object({ day: date, tlsProtocol, messages: integer })),
+    total: { ...integer, description: 'Accounts in all pages of byAccount.' },
     byAccount: list(
       object({
         account: string,
@@ -155,6 +157,31 @@ const schemas = {
   }),
 };
 
+function sortParameter(sorts: readonly string[], description?: string) {
+  return {
+    name: 'sort',
+    in: 'query',
+    ...(description ? { description } : {}),
+    schema: { type: 'string', enum: [...sorts], default: 'messages' },
+  };
+}
+
+/** The order and page of a paged table; ties sort by account name. */
+const PAGE_PARAMETERS = [
+  {
+    name: 'order',
+    in: 'query',
+    description: 'Default: asc when sorting by account, else desc.',
+    schema: { type: 'string', enum: ['asc', 'desc'] },
+  },
+  {
+    name: 'limit',
+    in: 'query',
+    schema: { type: 'integer', minimum: 1, maximum: MAX_PAGE_SIZE, default: DEFAULT_PAGE_SIZE },
+  },
+  { name: 'offset', in: 'query', schema: { type: 'integer', minimum: 0, default: 0 } },
+];
+
 const parameters = {
   from: {
     name: 'from',
@@ -221,35 +248,27 @@ export const OPENAPI_DOCUMENT = {
       ref('Domains'),
     ),
     '/api/volume': jsonOperation('Messages per day and sender domain', ref('Volume')),
-    '/api/tls': jsonOperation('Messages per TLS version, per day and per account', ref('Tls')),
+    '/api/tls': {
+      get: {
+        ...jsonOperation(
+          'Messages per TLS version per day, and one page of accounts with theirs',
+          ref('Tls'),
+        ).get,
+        parameters: [
+          ...FILTER_PARAMETERS,
+          sortParameter(
+            TLS_ACCOUNT_SORTS,
+            'A TLS version sorts by its percent of the account’s messages, then by its count; ' +
+              'legacyPercent by the percent over TLS 1.0, TLS 1.1 or no TLS.',
+          ),
+          ...PAGE_PARAMETERS,
+        ],
+      },
+    },
     '/api/accounts': {
       get: {
         summary: 'One page of accounts with their senders, client IPs and mechanisms',
-        parameters: [
-          ...FILTER_PARAMETERS,
-          {
-            name: 'sort',
-            in: 'query',
-            schema: { type: 'string', enum: [...ACCOUNT_SORTS], default: 'messages' },
-          },
-          {
-            name: 'order',
-            in: 'query',
-            description: 'Default: asc when sorting by account, else desc.',
-            schema: { type: 'string', enum: ['asc', 'desc'] },
-          },
-          {
-            name: 'limit',
-            in: 'query',
-            schema: {
-              type: 'integer',
-              minimum: 1,
-              maximum: MAX_PAGE_SIZE,
-              default: DEFAULT_PAGE_SIZE,
-            },
-          },
-          { name: 'offset', in: 'query', schema: { type: 'integer', minimum: 0, default: 0 } },
-        ],
+        parameters: [...FILTER_PARAMETERS, sortParameter(ACCOUNT_SORTS), ...PAGE_PARAMETERS],
         responses: {
           '200': {
             description: 'OK',

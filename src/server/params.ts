@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { invalidOption } from '../errors.js';
 import { ACCOUNT_SORTS, type AccountPage } from '../queries/accounts.js';
 import type { ReportFilter } from '../queries/filters.js';
+import { TLS_ACCOUNT_SORTS, type TlsAccountPage } from '../queries/tls.js';
 import { checkDate } from '../time.js';
 
 /** Maximum length of a domain, server or search value (320 is the longest email address). */
@@ -59,6 +60,14 @@ export const accountsQuery = filterQuery.extend({
   offset: wholeNumber(0, 1_000_000_000),
 });
 
+/** The TLS endpoint pages its per-account table like the accounts endpoint. */
+export const tlsQuery = filterQuery.extend({
+  sort: choice(TLS_ACCOUNT_SORTS),
+  order: choice(['asc', 'desc']),
+  limit: wholeNumber(1, MAX_PAGE_SIZE),
+  offset: wholeNumber(0, 1_000_000_000),
+});
+
 /** Failed-login groups the API returns by default, and at most. */
 export const DEFAULT_FAILURE_ROWS = 1000;
 export const MAX_FAILURE_ROWS = 10_000;
@@ -95,6 +104,17 @@ export function toFilter(query: z.output<typeof filterQuery>, timeZone: string):
 
 /** Build the accounts page. Names sort A to Z and counts largest first unless `order` is given. */
 export function toPage(query: z.output<typeof accountsQuery>): AccountPage {
+  const sort = query.sort ?? 'messages';
+  return {
+    sort,
+    order: query.order ?? (sort === 'account' ? 'asc' : 'desc'),
+    limit: query.limit ?? DEFAULT_PAGE_SIZE,
+    offset: query.offset ?? 0,
+  };
+}
+
+/** Build the TLS table page, with the same defaults as the accounts page. */
+export function toTlsPage(query: z.output<typeof tlsQuery>): TlsAccountPage {
   const sort = query.sort ?? 'messages';
   return {
     sort,

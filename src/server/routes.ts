@@ -11,7 +11,7 @@ import { queryDomains } from '../queries/domains.js';
 import { queryFailures } from '../queries/failures.js';
 import { resolvePeriod, type ReportFilter } from '../queries/filters.js';
 import { querySummary } from '../queries/summary.js';
-import { queryTlsByAccount, queryTlsByDay } from '../queries/tls.js';
+import { queryTls } from '../queries/tls.js';
 import { queryVolume } from '../queries/volume.js';
 import type { DuckDBStore } from '../store/duckdb/store.js';
 import { connectionMutex } from './mutex.js';
@@ -22,8 +22,10 @@ import {
   failuresQuery,
   filterQuery,
   parseQuery,
+  tlsQuery,
   toFilter,
   toPage,
+  toTlsPage,
 } from './params.js';
 
 export interface ApiContext {
@@ -64,19 +66,14 @@ export function registerApiRoutes(app: FastifyInstance, { store, timeZone }: Api
   });
 
   app.get('/api/tls', async (request) => {
-    const filter = toFilter(parseQuery(filterQuery, request.query), timeZone);
+    const query = parseQuery(tlsQuery, request.query);
+    const filter = toFilter(query, timeZone);
 
-    const [byDay, byAccount] = await serial(async () => [
-      await queryTlsByDay(store, filter),
-      await queryTlsByAccount(store, filter),
-    ]);
+    const { period, byDay, total, byAccount } = await serial(() =>
+      queryTls(store, filter, toTlsPage(query)),
+    );
 
-    return {
-      from: byDay.period.from,
-      to: byDay.period.to,
-      byDay: byDay.rows,
-      byAccount: byAccount.rows,
-    };
+    return { from: period.from, to: period.to, byDay, total, byAccount };
   });
 
   app.get('/api/accounts', async (request) => {

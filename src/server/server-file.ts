@@ -40,13 +40,22 @@ export function readServerFile(storePath: string): ServerFile | null {
  * Open a store for a command. When `smtp-auth-report serve` holds it, the STORE_LOCKED error
  * names that server's URL and process id, taken from the server file, but only when DuckDB
  * reports the same process id as the lock holder, so that a stale file is not believed.
+ * `memoryLimitMib` replaces the store's default DuckDB memory limit.
  */
-export async function openStore(storePath: string): Promise<DuckDBStore> {
+export async function openStore(
+  storePath: string,
+  options: { memoryLimitMib?: number } = {},
+): Promise<DuckDBStore> {
+  let store: DuckDBStore;
   try {
-    return await DuckDBStore.open(storePath);
+    store = await DuckDBStore.open(storePath);
   } catch (err) {
     throw explainStoreLock(err, storePath);
   }
+  if (options.memoryLimitMib !== undefined) {
+    await store.all(`SET memory_limit = '${Math.trunc(options.memoryLimitMib)}MiB'`);
+  }
+  return store;
 }
 
 function explainStoreLock(err: unknown, storePath: string): unknown {

@@ -110,6 +110,7 @@ describe('report endpoints on the lab log', () => {
     expect(status).toBe(200);
     expect(body).toEqual({
       ...PERIOD,
+      total: 5,
       byDay: [
         { day: DAY, tlsProtocol: 'TLSv1', messages: 1 },
         { day: DAY, tlsProtocol: 'TLSv1.1', messages: 3 },
@@ -155,6 +156,37 @@ describe('report endpoints on the lab log', () => {
         },
       ],
     });
+  });
+
+  it('tls pages accounts by a TLS version', async () => {
+    const { body } = await getJson('/api/tls?sort=TLSv1.3&limit=2&offset=1');
+    const page = body as { total: number; byDay: unknown[]; byAccount: { account: string }[] };
+
+    expect(page.total).toBe(5);
+    expect(page.byDay).toHaveLength(5);
+    expect(page.byAccount.map((r) => r.account)).toEqual([
+      'user1@example.org',
+      'alerts@example.com',
+    ]);
+  });
+
+  it('tls sorts by legacy share ascending', async () => {
+    const { body } = await getJson('/api/tls?sort=legacyPercent&order=asc');
+    const rows = (body as { byAccount: { account: string }[] }).byAccount;
+
+    expect(rows.map((r) => r.account)).toEqual([
+      'scanner@example.org',
+      'user1@example.org',
+      'alerts@example.com',
+      'billing@example.net',
+      'printer',
+    ]);
+  });
+
+  it('tls page past the last account keeps the total', async () => {
+    const { body } = await getJson('/api/tls?limit=10&offset=10');
+
+    expect(body).toMatchObject({ total: 5, byAccount: [] });
   });
 
   it('accounts lists every account by messages', async () => {
@@ -408,6 +440,14 @@ describe('invalid requests', () => {
     [
       '/api/accounts?sort=size',
       'invalid value "size" for sort: expected one of account, messages, recipients, legacyTlsPercent, lastSeen',
+    ],
+    [
+      '/api/tls?sort=TLSv1.4',
+      'invalid value "TLSv1.4" for sort: expected one of account, messages, legacyPercent, TLSv1, TLSv1.1, TLSv1.2, TLSv1.3, none, unknown',
+    ],
+    [
+      '/api/tls?limit=1001',
+      'invalid value "1001" for limit: expected a whole number from 1 to 1000',
     ],
     ['/api/accounts?order=up', 'invalid value "up" for order: expected one of asc, desc'],
     [

@@ -2,10 +2,9 @@ import { useMemo, useState } from 'react';
 
 import {
   getCoreRowModel,
-  getPaginationRowModel,
-  getSortedRowModel,
   useReactTable,
   type ColumnDef,
+  type PaginationState,
   type SortingState,
 } from '@tanstack/react-table';
 
@@ -34,10 +33,35 @@ interface TlsPivotProps {
   onOpenAccount: (account: string) => void;
 }
 
-/** TLS Usage: the share of messages per TLS version per day, and per account. */
+const DEFAULT_SORTING: SortingState = [{ id: 'messages', desc: true }];
+
+/**
+ * TLS Usage: the share of messages per TLS version per day, and per account. The server sorts
+ * and pages the accounts, so one response contains the chart and the shown page of the table.
+ */
 export function TlsPivot({ query, accountHref, onOpenAccount }: TlsPivotProps) {
   const [view, setView] = useState<PivotView>('both');
-  const tls = useApi<TlsUsage>(`/api/tls${queryString({ ...query })}`);
+  const [sorting, setSorting] = useState<SortingState>(DEFAULT_SORTING);
+  const [pagination, setPagination] = useState<PaginationState>({ pageIndex: 0, pageSize: 25 });
+  const queryKey = queryString({ ...query });
+  const [pagedQueryKey, setPagedQueryKey] = useState(queryKey);
+
+  // New filters start again at the first page.
+  if (pagedQueryKey !== queryKey) {
+    setPagedQueryKey(queryKey);
+    setPagination((page) => ({ ...page, pageIndex: 0 }));
+  }
+
+  const sort = sorting[0] ?? DEFAULT_SORTING[0];
+  const tls = useApi<TlsUsage>(
+    `/api/tls${queryString({
+      ...query,
+      sort: sort.id,
+      order: sort.desc ? 'desc' : 'asc',
+      limit: pagination.pageSize,
+      offset: pagination.pageIndex * pagination.pageSize,
+    })}`,
+  );
 
   const option = useMemo(() => {
     if (!tls.data) return null;
@@ -69,7 +93,15 @@ export function TlsPivot({ query, accountHref, onOpenAccount }: TlsPivotProps) {
       {view !== 'chart' && (
         <TlsTable
           rows={tls.data?.byAccount ?? []}
+          total={tls.data?.total ?? 0}
           loading={tls.loading}
+          sorting={sorting}
+          onSortingChange={(next) => {
+            setSorting(next);
+            setPagination((page) => ({ ...page, pageIndex: 0 }));
+          }}
+          pagination={pagination}
+          onPaginationChange={setPagination}
           accountHref={accountHref}
           onOpenAccount={onOpenAccount}
         />
@@ -79,8 +111,15 @@ export function TlsPivot({ query, accountHref, onOpenAccount }: TlsPivotProps) {
 }
 
 interface TlsTableProps {
+  /** The accounts of the shown page, in the server's order. */
   rows: TlsAccountRow[];
+  /** Accounts in all pages. */
+  total: number;
   loading: boolean;
+  sorting: SortingState;
+  onSortingChange: (sorting: SortingState) => void;
+  pagination: PaginationState;
+  onPaginationChange: (pagination: PaginationState) => void;
   accountHref: (account: string) => string;
   onOpenAccount: (account: string) => void;
 }
@@ -91,8 +130,8 @@ function protocolColumn(protocol: TlsProtocol): ColumnDef<TlsAccountRow> {
   return {
     id: protocol,
     header: TLS_LABELS[protocol],
-    // Sorting by share ranks accounts of different sizes fairly; the count breaks ties.
-    accessorFn: (row) => row.percents[protocol] * 1e9 + row.counts[protocol],
+    // The server sorts by share, which ranks accounts of different sizes fairly, then count.
+    accessorFn: (row) => row.percents[protocol],
     sortDescFirst: true,
     meta: {
       numeric: true,
@@ -110,9 +149,17 @@ function protocolColumn(protocol: TlsProtocol): ColumnDef<TlsAccountRow> {
   };
 }
 
-function TlsTable({ rows, loading, accountHref, onOpenAccount }: TlsTableProps) {
-  const [sorting, setSorting] = useState<SortingState>([{ id: 'messages', desc: true }]);
-
+function TlsTable({
+  rows,
+  total,
+  loading,
+  sorting,
+  onSortingChange,
+  pagination,
+  onPaginationChange,
+  accountHref,
+  onOpenAccount,
+}: TlsTableProps) {
   const columns = useMemo<ColumnDef<TlsAccountRow>[]>(
     () => [
       {
@@ -155,14 +202,16 @@ function TlsTable({ rows, loading, accountHref, onOpenAccount }: TlsTableProps) 
   const table = useReactTable({
     data: rows,
     columns,
-    state: { sorting },
-    onSortingChange: setSorting,
+    state: { sorting, pagination },
+    onSortingChange: (updater) =>
+      onSortingChange(typeof updater === 'function' ? updater(sorting) : updater),
+    onPaginationChange: (updater) =>
+      onPaginationChange(typeof updater === 'function' ? updater(pagination) : updater),
+    manualSorting: true,
+    manualPagination: true,
     enableSortingRemoval: false,
-    autoResetPageIndex: true,
-    initialState: { pagination: { pageIndex: 0, pageSize: 25 } },
+    rowCount: total,
     getCoreRowModel: getCoreRowModel(),
-    getSortedRowModel: getSortedRowModel(),
-    getPaginationRowModel: getPaginationRowModel(),
   });
 
   return (
@@ -170,7 +219,7 @@ function TlsTable({ rows, loading, accountHref, onOpenAccount }: TlsTableProps) 
       table={table}
       testId="details-table"
       caption="Messages per account and TLS version"
-      rowCount={rows.length}
+      rowCount={total}
       emptyText={loading ? 'Loading…' : 'No messages match these filters.'}
       onRowOpen={(row) => onOpenAccount(row.account)}
     />

@@ -73,6 +73,9 @@ export interface TlsAccountRow {
 
 export interface TlsUsage extends Period {
   byDay: TlsDayRow[];
+  /** Accounts in all pages of byAccount. */
+  total: number;
+  /** One page of accounts, sorted and paged by the server like the accounts table. */
   byAccount: TlsAccountRow[];
 }
 

@@ -32,6 +32,11 @@ export interface SubmittedMessage {
   account: string;
   /** The mechanism as logged. */
   saslMethod: string;
+  /**
+   * The standard mechanism name when the log names something else (Exim logs the
+   * authenticator, such as `plain_server`); otherwise derived from `saslMethod`.
+   */
+  saslMechanism?: string;
   /** Envelope sender; empty for the null sender `<>`. */
   senderAddress: string;
   clientIp: string;
@@ -54,6 +59,8 @@ export interface AuthFailure {
   /** The username the client tried, where the log has it. */
   attemptedUsername: string | null;
   saslMethod: string;
+  /** As on SubmittedMessage. */
+  saslMechanism?: string;
   clientIp: string;
   clientName: string;
   tlsProtocol: TlsProtocol;

@@ -3,12 +3,14 @@ import { resolveSources } from '../sources/files.js';
 import { openStore } from '../server/server-file.js';
 import { parseStoreUrl } from '../store/url.js';
 import type { Settings } from '../config.js';
+import type { LogFormat } from '../formats/correlator.js';
 import { textTable } from './format.js';
 import { ProgressBar } from './progress.js';
 
 export interface IngestFlags {
   year?: number;
   serverName?: string;
+  logFormat?: LogFormat;
   format: 'text' | 'json';
 }
 
@@ -34,6 +36,7 @@ export async function runIngest(
       timeZone: settings.timeZone,
       year: flags.year,
       serverName: flags.serverName,
+      logFormat: flags.logFormat,
       batchBytes: batchBytesFromEnvironment(),
       onProgress: (source, bytes) => progress.update(source, bytes),
     });
@@ -49,7 +52,10 @@ export async function runIngest(
     process.off('SIGINT', stopOnInterrupt);
     progress.clear();
 
-    const servers = await store.all('SELECT DISTINCT server FROM submitted_messages');
+    // Only Postfix needs a setting for TLS lines; its services are all named postfix...
+    const servers = await store.all(
+      "SELECT DISTINCT server FROM submitted_messages WHERE service LIKE 'postfix%'",
+    );
     const withoutTls = servers
       .map((r) => String(r.server))
       .filter((server) => !ingest.serversWithTlsLogging.has(server));
@@ -91,7 +97,7 @@ function printFileNotes(file: FileSummary): void {
   }
   if (file.linesRead > 0 && file.malformed + file.unsupported === file.linesRead) {
     note(
-      `warning: none of its ${file.linesRead} lines is a Postfix syslog line; is it a Postfix mail log?`,
+      `warning: none of its ${file.linesRead} lines could be read as ${file.format}; is it a mail log? (--log-format names the format)`,
     );
   }
   for (const problem of file.problems) {

@@ -11,7 +11,11 @@ import { openStore } from '../server/server-file.js';
 import type { DuckDBStore } from '../store/duckdb/store.js';
 import { DEFAULT_STORE_URL, parseStoreUrl } from '../store/url.js';
 import { checkDate } from '../time.js';
+import { LOG_FORMATS } from '../formats/correlator.js';
 import { runIngest } from './ingest.js';
+import { DEFAULT_JOURNAL_MATCHES, removeSpools, spoolJournal } from './journal.js';
+import { addInsightsCommand } from './insights.js';
+import { addMigrateCommand } from './migrate.js';
 import { checkChoice, FORMATS, printReport, VIEWS } from './report.js';
 import { addServeOptions, checkServeFlags } from './serve-options.js';
 
@@ -72,7 +76,16 @@ function addIngestOptions(command: Command): Command {
       '--year <year>',
       'year of the first line for classic syslog timestamps (default: inferred from the file modification time)',
     )
-    .option('--server-name <name>', 'server name for every line (default: the syslog host field)');
+    .option(
+      '--server-name <name>',
+      'server name for every line (default: the syslog host field; for Exim and Exchange logs, this host name)',
+    )
+    .addOption(
+      new Option(
+        '--log-format <format>',
+        'read every file as this format (default: detected per file, and per line in syslog files)',
+      ).choices([...LOG_FORMATS]),
+    );
 }
 
 function addFilterOptions(command: Command): Command {
@@ -89,7 +102,7 @@ export function buildProgram(): Command {
   const program = new Command('smtp-auth-report')
     .exitOverride()
     .description(
-      'SMTP AUTH clients report from Postfix logs: accounts, messages, TLS versions, client IPs, failed logins',
+      'SMTP AUTH clients report from Postfix, Exim, Sendmail, OpenSMTPD, Dovecot and Exchange logs: accounts, messages, TLS versions, client IPs, failed logins',
     )
     .showHelpAfterError('(run with --help for usage)');
 
@@ -98,17 +111,54 @@ export function buildProgram(): Command {
       .command('ingest')
       .description('read mail logs into the store (files, globs, .gz, or - for standard input)'),
   )
-    .argument('<files...>', 'log files; rotated files are read oldest first')
+    .argument(
+      '[files...]',
+      'log files, globs, or folders of Exchange RECV*.LOG files; rotated files are read oldest first',
+    )
     .addOption(
       new Option('--format <format>', 'summary format').choices(['text', 'json']).default('text'),
     )
+    .option(
+      '--journal',
+      'read the mail entries of the systemd journal with journalctl, from the saved cursor',
+    )
+    .option(
+      '--journal-match <match...>',
+      `journalctl matches for --journal (default: ${DEFAULT_JOURNAL_MATCHES.join(' ')}, the mail facility)`,
+    )
+    .option(
+      '--journal-directory <dir>',
+      'read journal files from this folder (journalctl --directory)',
+    )
     .action(async (files: string[], options) => {
       const settings = loadSettings(options);
-      await runIngest(settings, files, {
+      if (files.length === 0 && !options.journal) {
+        throw invalidOption(
+          'FILE',
+          '',
+          'name at least one log file, or - for standard input, or use --journal',
+        );
+      }
+      const flags = {
         year: options.year === undefined ? undefined : parseYear(options.year),
         serverName: options.serverName,
+        logFormat: options.logFormat,
         format: options.format,
+      };
+      if (!options.journal) {
+        await runIngest(settings, files, flags);
+        return;
+      }
+
+      const spools = await spoolJournal({
+        storePath: parseStoreUrl(settings.store).path,
+        matches: options.journalMatch ?? DEFAULT_JOURNAL_MATCHES,
+        directory: options.journalDirectory,
       });
+      const result = await runIngest(settings, [...files, ...spools], flags);
+      // A spool file read to its end is in the store; the next run starts after its cursor.
+      const done = result.files.filter((file) => !file.error && !file.lastLineWaiting);
+      await removeSpools(spools.filter((spool) => done.some((file) => file.path === spool)));
     });
 
   addFilterOptions(program.command('report').description('print a report view from the store'))
@@ -147,6 +197,7 @@ export function buildProgram(): Command {
       await runIngest(settings, logs, {
         year: options.year === undefined ? undefined : parseYear(options.year),
         serverName: options.serverName,
+        logFormat: options.logFormat,
         format: 'text',
       });
       // The terminal gets the report at a glance; the browser gets all of it.
@@ -176,6 +227,9 @@ export function buildProgram(): Command {
         serverName: options.serverName,
       });
     });
+
+  addInsightsCommand(program, { storeOption, timezoneOption, reportFilter, withStore });
+  addMigrateCommand(program);
 
   return program;
 }

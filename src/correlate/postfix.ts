@@ -5,7 +5,6 @@ import type {
   TlsEvidence,
   TlsProtocol,
 } from '../events.js';
-import { detach } from '../parsers/postfix/client.js';
 import type { QmgrRecord } from '../parsers/postfix/qmgr.js';
 import { parseTls, starttlsCount, type SmtpdRecord } from '../parsers/postfix/smtpd.js';
 import { isMalformed } from '../parsers/result.js';
@@ -18,11 +17,10 @@ import { isMalformed } from '../parsers/result.js';
 interface Session {
   pid: number;
   start: number;
-  /**
-   * The payload of the session's TLS line, parsed only when a login or failure needs it:
-   * most sessions on a busy server never authenticate.
-   */
-  tlsLine: string | null;
+  /** The version in the session's TLS line; null before a TLS line. */
+  tlsProtocol: TlsProtocol | null;
+  /** The cipher in the TLS line; null when that line could not be read. */
+  tlsCipher: string | null;
   /** Messages whose TLS state waits for the disconnect counters. */
   waiting: PendingMessage[];
 }
@@ -41,8 +39,8 @@ interface ServerState {
   sessions: Map<number, Session>;
   /** Keyed by queue id, in the order the `client=` lines came. */
   pending: Map<string, PendingMessage>;
-  /** Pending queue ids counted by their first two characters, to reject most qmgr lines cheaply. */
-  pendingPrefixes: Uint32Array;
+  /** Pending queue ids counted by a hash, to reject most qmgr lines from their bytes. */
+  pendingHashes: Uint32Array;
   /** The log shows TLS lines, so a session without one had no TLS. */
   tlsLogging: boolean;
 }
@@ -70,14 +68,26 @@ export interface CorrelatorCounters {
 }
 
 /** Serialised correlator state, saved with each checkpoint. */
-export interface PostfixState {
+export type PostfixState = PostfixStateV4 | PostfixStateV3;
+
+interface PostfixStateV4 {
+  version: 4;
+  servers: Array<SavedServer<Omit<Session, 'waiting'> & { waiting: string[] }>>;
+}
+
+/** The state of version 3 kept the TLS line itself; it is still read after an upgrade. */
+interface PostfixStateV3 {
   version: 3;
-  servers: Array<{
-    server: string;
-    tlsLogging: boolean;
-    sessions: Array<Omit<Session, 'waiting'> & { waiting: string[] }>;
-    pending: PendingMessage[];
-  }>;
+  servers: Array<
+    SavedServer<{ pid: number; start: number; tlsLine: string | null; waiting: string[] }>
+  >;
+}
+
+interface SavedServer<S> {
+  server: string;
+  tlsLogging: boolean;
+  sessions: S[];
+  pending: PendingMessage[];
 }
 
 /**
@@ -110,28 +120,39 @@ export class PostfixCorrelator {
     const state = this.serverState(server);
     const previous = state.sessions.get(pid);
     if (previous) this.finishSession(state, previous, 0);
-    state.sessions.set(pid, { pid, start: time, tlsLine: null, waiting: [] });
-  }
-
-  /** Record the payload of a `TLS connection established from` line. */
-  tls(server: string, pid: number, payload: string): void {
-    const state = this.serverState(server);
-    state.tlsLogging = true;
-    const session = state.sessions.get(pid);
-    if (session) session.tlsLine = payload;
+    state.sessions.set(pid, {
+      pid,
+      start: time,
+      tlsProtocol: null,
+      tlsCipher: null,
+      waiting: [],
+    });
   }
 
   /**
-   * End a session. The disconnect payload `text[start, end)` is read for its STARTTLS
+   * Record a `TLS connection established from` line: its version and cipher, or `unknown`
+   * and null when the line could not be read.
+   */
+  tls(server: string, pid: number, protocol: TlsProtocol, cipher: string | null): void {
+    const state = this.serverState(server);
+    state.tlsLogging = true;
+    const session = state.sessions.get(pid);
+    if (!session) return;
+    session.tlsProtocol = protocol;
+    session.tlsCipher = cipher;
+  }
+
+  /**
+   * End a session. The disconnect payload bytes[start, end) is read for its STARTTLS
    * counter only when a message waits for it.
    */
-  disconnect(server: string, pid: number, text: string, start: number, end: number): void {
+  disconnect(server: string, pid: number, bytes: Buffer, start: number, end: number): void {
     const state = this.serverState(server);
     const session = state.sessions.get(pid);
     if (!session) return;
     state.sessions.delete(pid);
     if (session.waiting.length > 0) {
-      this.finishSession(state, session, starttlsCount(text, start, end));
+      this.finishSession(state, session, starttlsCount(bytes, start, end));
     }
   }
 
@@ -145,11 +166,11 @@ export class PostfixCorrelator {
       server: line.server,
       service: line.service,
       queueId: record.queueId,
-      account: detach(record.saslUsername),
-      saslMethod: detach(record.saslMethod),
+      account: record.saslUsername,
+      saslMethod: record.saslMethod,
       senderAddress: '',
-      clientIp: detach(record.clientIp),
-      clientName: detach(record.clientName),
+      clientIp: record.clientIp,
+      clientName: record.clientName,
       helo: null,
       tlsProtocol: tls.protocol,
       tlsEvidence: tls.evidence,
@@ -175,14 +196,13 @@ export class PostfixCorrelator {
       time: line.time,
       server: line.server,
       service: line.service,
-      attemptedUsername:
-        record.attemptedUsername === null ? null : detach(record.attemptedUsername),
-      saslMethod: detach(record.saslMethod),
-      clientIp: detach(record.clientIp),
-      clientName: detach(record.clientName),
+      attemptedUsername: record.attemptedUsername,
+      saslMethod: record.saslMethod,
+      clientIp: record.clientIp,
+      clientName: record.clientName,
       tlsProtocol: tls.protocol,
       tlsEvidence: tls.evidence,
-      reason: detach(record.reason),
+      reason: record.reason,
     };
     this.counters.failures++;
     this.emit(failure);
@@ -193,13 +213,13 @@ export class PostfixCorrelator {
   }
 
   /**
-   * False when no queue id waiting on this server starts with the two characters at
-   * `text[start]`: then the qmgr line cannot matter and is not read further.
+   * False when no queue id waiting on this server has the hash of the queue id at
+   * bytes[start]: then the qmgr line cannot matter and is not read further.
    */
-  mayBePending(server: string, text: string, start: number): boolean {
+  mayBePending(server: string, bytes: Buffer, start: number, end: number): boolean {
     const state = this.serverState(server);
     if (state.pending.size === 0) return false;
-    return state.pendingPrefixes[prefixKey(text, start)] > 0;
+    return state.pendingHashes[queueIdHashOfBytes(bytes, start, end)] > 0;
   }
 
   qmgr(record: QmgrRecord, server: string): void {
@@ -214,7 +234,7 @@ export class PostfixCorrelator {
     }
     if (entry.queued) return;
 
-    entry.message.senderAddress = detach(record.senderAddress);
+    entry.message.senderAddress = record.senderAddress;
     entry.message.recipients = record.recipients;
     entry.message.size = record.size;
     entry.queued = true;
@@ -240,11 +260,11 @@ export class PostfixCorrelator {
   private addPending(state: ServerState, entry: PendingMessage): void {
     const queueId = entry.message.queueId;
     state.pending.set(queueId, entry);
-    state.pendingPrefixes[prefixKey(queueId, 0)]++;
+    state.pendingHashes[queueIdHash(queueId)]++;
   }
 
   private removePending(state: ServerState, queueId: string): void {
-    if (state.pending.delete(queueId)) state.pendingPrefixes[prefixKey(queueId, 0)]--;
+    if (state.pending.delete(queueId)) state.pendingHashes[queueIdHash(queueId)]--;
   }
 
   /** Settle the TLS state of messages that waited for the end of their session. */
@@ -275,17 +295,10 @@ export class PostfixCorrelator {
     session: Session | undefined,
   ): { protocol: TlsProtocol; evidence: TlsEvidence; cipher: string | null } {
     if (!session) return { protocol: 'unknown', evidence: 'not-seen', cipher: null };
-    if (session.tlsLine === null) {
+    if (session.tlsProtocol === null) {
       return { protocol: this.noTlsLine(state, false), evidence: 'no-line', cipher: null };
     }
-
-    const tls = parseTls({
-      text: session.tlsLine,
-      bytes: Buffer.from(session.tlsLine, 'latin1'),
-      base: 0,
-    });
-    if (isMalformed(tls)) return { protocol: 'unknown', evidence: 'line', cipher: null };
-    return { protocol: tls.tlsProtocol, evidence: 'line', cipher: detach(tls.cipher) };
+    return { protocol: session.tlsProtocol, evidence: 'line', cipher: session.tlsCipher };
   }
 
   private emitMessage(message: SubmittedMessage): void {
@@ -321,12 +334,11 @@ export class PostfixCorrelator {
       tlsLogging: state.tlsLogging,
       sessions: [...state.sessions.values()].map((session) => ({
         ...session,
-        tlsLine: session.tlsLine === null ? null : detach(session.tlsLine),
         waiting: session.waiting.map((entry) => entry.message.queueId),
       })),
       pending: [...state.pending.values()],
     }));
-    return { version: 3, servers };
+    return { version: 4, servers };
   }
 
   restore(saved: PostfixState): void {
@@ -335,43 +347,72 @@ export class PostfixCorrelator {
     this.lastServer = '';
     // State written by an older version is dropped: at worst a message split across that
     // upgrade is missed.
-    if (saved.version !== 3) return;
+    if (saved.version !== 3 && saved.version !== 4) return;
 
     for (const entry of saved.servers) {
       const state = newServerState(entry.tlsLogging);
       for (const p of entry.pending) this.addPending(state, p);
       for (const session of entry.sessions) {
         const waiting = session.waiting.flatMap((id) => state.pending.get(id) ?? []);
-        state.sessions.set(session.pid, { ...session, waiting });
+        const tls = 'tlsLine' in session ? tlsOfLine(session.tlsLine) : session;
+        state.sessions.set(session.pid, {
+          pid: session.pid,
+          start: session.start,
+          tlsProtocol: tls.tlsProtocol,
+          tlsCipher: tls.tlsCipher,
+          waiting,
+        });
       }
       this.servers.set(entry.server, state);
     }
   }
 }
 
+/** The TLS facts of a TLS line payload saved by version 3. */
+function tlsOfLine(line: string | null): Pick<Session, 'tlsProtocol' | 'tlsCipher'> {
+  if (line === null) return { tlsProtocol: null, tlsCipher: null };
+  const tls = parseTls({ text: line, bytes: Buffer.from(line, 'latin1'), base: 0 });
+  if (isMalformed(tls)) return { tlsProtocol: 'unknown', tlsCipher: null };
+  return { tlsProtocol: tls.tlsProtocol, tlsCipher: tls.cipher };
+}
+
 function newServerState(tlsLogging: boolean): ServerState {
   return {
     sessions: new Map(),
     pending: new Map(),
-    pendingPrefixes: new Uint32Array(1 << 18),
+    pendingHashes: new Uint32Array(1 << HASH_BITS),
     tlsLogging,
   };
 }
 
-/** Queue id characters (0-9, A-Z, a-z) as 6-bit codes; anything else is 63. */
-const CHAR_CODES = Uint8Array.from({ length: 128 }, (_, c) => {
-  if (c >= 48 && c <= 57) return c - 48;
-  if (c >= 65 && c <= 90) return c - 55;
-  if (c >= 97 && c <= 122) return c - 61;
-  return 63;
-});
+/**
+ * Bits of the queue id hash. Thousands of queue ids can wait at once, because RSET leaves a
+ * `client=` line that no qmgr line ever completes, and it waits a week. With 2^19 slots,
+ * fewer than 1 % of other qmgr lines get past the hash even then.
+ */
+const HASH_BITS = 19;
+const FNV_OFFSET = 0x811c9dc5;
+const FNV_PRIME = 0x01000193;
+
+/** FNV-1a of a queue id, cut to HASH_BITS. Queue ids are ASCII letters and digits. */
+function queueIdHash(queueId: string): number {
+  let hash = FNV_OFFSET;
+  for (let i = 0; i < queueId.length; i++)
+    hash = Math.imul(hash ^ queueId.charCodeAt(i), FNV_PRIME);
+  return hash >>> (32 - HASH_BITS);
+}
 
 /**
- * An 18-bit key from the first three characters of a queue id. Thousands of queue ids can
- * wait at once (RSET leaves a `client=` line that no qmgr line ever completes), and three
- * characters keep most qmgr lines of other messages out even then.
+ * Compute queueIdHash of the letters and digits at bytes[start], which the qmgr parser reads
+ * as the queue id.
  */
-function prefixKey(text: string, start: number): number {
-  const code = (i: number) => CHAR_CODES[text.charCodeAt(start + i) & 0x7f];
-  return (code(0) << 12) | (code(1) << 6) | code(2);
+function queueIdHashOfBytes(bytes: Buffer, start: number, end: number): number {
+  let hash = FNV_OFFSET;
+  for (let i = start; i < end; i++) {
+    const c = bytes[i];
+    const alphanumeric = (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+    if (!alphanumeric) break;
+    hash = Math.imul(hash ^ c, FNV_PRIME);
+  }
+  return hash >>> (32 - HASH_BITS);
 }

@@ -4,137 +4,190 @@ import {
   type AuthFailure,
   type SubmittedMessage,
 } from '../events.js';
+import { ColumnWriter } from './column-writer.js';
 
 /**
- * A batch of events as columns: strings are stored once in a table and referred to by
- * index, numbers sit in typed arrays. Sending this from the parse worker to the store
- * copies a few arrays instead of cloning hundreds of thousands of objects, and most fields
- * (server, service, mechanism, TLS version) repeat on every row.
+ * How a column's values are written in a batch.
+ * - `text`: a string that is never null.
+ * - `nullable`: a string or null; a value is written after a `+`, and null as nothing, so
+ *   that the empty string and null stay apart.
+ * - `integer`: a whole number in decimal.
+ * - `timestamp`: milliseconds since the epoch, in decimal.
  */
-export interface EventColumns {
-  strings: string[];
-  messageCount: number;
-  /** MESSAGE_STRINGS.length references per message; -1 is SQL NULL. */
-  messageRefs: Int32Array;
-  /** MESSAGE_NUMBERS.length numbers per message. */
-  messageNumbers: Float64Array;
-  failureCount: number;
-  failureRefs: Int32Array;
-  failureNumbers: Float64Array;
+export type ColumnKind = 'text' | 'nullable' | 'integer' | 'timestamp';
+
+export interface EventColumn {
+  name: string;
+  kind: ColumnKind;
 }
 
-/** String columns of submitted_messages, in table order after `ts`. */
-export const MESSAGE_STRINGS = [
-  'server',
-  'service',
-  'queue_id',
-  'account',
-  'sasl_method',
-  'sasl_mechanism',
-  'sender_address',
-  'sender_domain',
-  'client_ip',
-  'client_name',
-  'helo',
-  'tls_protocol',
-  'tls_evidence',
-  'tls_cipher',
-] as const;
-/** Number columns of submitted_messages: `ts` in milliseconds, then the counts. */
-export const MESSAGE_NUMBERS = ['ts', 'recipients', 'size'] as const;
+/**
+ * A batch of events as columns, in parts of at most PART_EVENTS events. In a part, each
+ * column is one buffer: its values joined by newlines, in UTF-8. The store hands a part to
+ * DuckDB as one value per column, which DuckDB splits itself (see DuckDBStore.writeBatch),
+ * instead of one native call per field. No value contains a newline, because every value
+ * comes from one log line (the builder checks the others).
+ */
+export interface EventColumns {
+  messageCount: number;
+  /** Parts whose columns follow MESSAGE_COLUMNS. */
+  messages: ColumnsPart[];
+  failureCount: number;
+  /** Parts whose columns follow FAILURE_COLUMNS. */
+  failures: ColumnsPart[];
+}
 
-export const FAILURE_STRINGS = [
-  'server',
-  'service',
-  'attempted_username',
-  'sasl_method',
-  'sasl_mechanism',
-  'client_ip',
-  'client_name',
-  'tls_protocol',
-  'tls_evidence',
-  'reason',
-] as const;
-export const FAILURE_NUMBERS = ['ts'] as const;
+export interface ColumnsPart {
+  count: number;
+  /**
+   * Buffers rather than strings, because a batch keeps its parts until it is stored. The
+   * garbage collector copies strings that live that long, but a buffer's bytes lie outside
+   * the JavaScript heap.
+   */
+  columns: Buffer[];
+}
 
-/** Collects events into EventColumns; one builder per batch keeps the string table small. */
+/** The columns of submitted_messages that events fill, in the order the builder writes them. */
+export const MESSAGE_COLUMNS: readonly EventColumn[] = [
+  { name: 'ts', kind: 'timestamp' },
+  { name: 'server', kind: 'text' },
+  { name: 'service', kind: 'text' },
+  { name: 'queue_id', kind: 'text' },
+  { name: 'account', kind: 'text' },
+  { name: 'sasl_method', kind: 'text' },
+  { name: 'sasl_mechanism', kind: 'text' },
+  { name: 'sender_address', kind: 'text' },
+  { name: 'sender_domain', kind: 'text' },
+  { name: 'client_ip', kind: 'text' },
+  { name: 'client_name', kind: 'text' },
+  { name: 'helo', kind: 'nullable' },
+  { name: 'tls_protocol', kind: 'text' },
+  { name: 'tls_evidence', kind: 'text' },
+  { name: 'tls_cipher', kind: 'nullable' },
+  { name: 'recipients', kind: 'integer' },
+  { name: 'size', kind: 'integer' },
+];
+
+/** The columns of auth_failures that events fill, in the order the builder writes them. */
+export const FAILURE_COLUMNS: readonly EventColumn[] = [
+  { name: 'ts', kind: 'timestamp' },
+  { name: 'server', kind: 'text' },
+  { name: 'service', kind: 'text' },
+  { name: 'attempted_username', kind: 'nullable' },
+  { name: 'sasl_method', kind: 'text' },
+  { name: 'sasl_mechanism', kind: 'text' },
+  { name: 'client_ip', kind: 'text' },
+  { name: 'client_name', kind: 'text' },
+  { name: 'tls_protocol', kind: 'text' },
+  { name: 'tls_evidence', kind: 'text' },
+  { name: 'reason', kind: 'text' },
+];
+
+/**
+ * Events in one part. DuckDB needed much less memory for many small inserts than for a few
+ * large ones, and 2048 is DuckDB's vector size, so each insert fills one vector.
+ */
+export const PART_EVENTS = 2048;
+
+/** Collects events into EventColumns. */
 export class EventColumnsBuilder {
-  private strings: string[] = [];
-  private index = new Map<string, number>();
-  private messageRefs: number[] = [];
-  private messageNumbers: number[] = [];
-  private failureRefs: number[] = [];
-  private failureNumbers: number[] = [];
+  private readonly messages = new ColumnsBuilder(MESSAGE_COLUMNS);
+  private readonly failures = new ColumnsBuilder(FAILURE_COLUMNS);
 
   get size(): number {
-    return this.messageNumbers.length / MESSAGE_NUMBERS.length + this.failureNumbers.length;
+    return this.messages.count + this.failures.count;
   }
 
   addMessage(m: SubmittedMessage): void {
-    const refs = this.messageRefs;
-    refs.push(this.shared(m.server), this.shared(m.service), this.own(m.queueId));
-    refs.push(this.own(m.account), this.shared(m.saslMethod));
-    refs.push(this.shared(normaliseMechanism(m.saslMethod)), this.own(m.senderAddress));
-    refs.push(this.own(senderDomainOf(m.senderAddress)), this.own(m.clientIp));
-    refs.push(this.own(m.clientName), this.own(m.helo), this.shared(m.tlsProtocol));
-    refs.push(this.shared(m.tlsEvidence), this.own(m.tlsCipher));
-    this.messageNumbers.push(m.time, m.recipients, m.size);
+    const c = this.messages.writers;
+    c[0].integer(m.time);
+    c[1].text(line(m.server));
+    c[2].text(line(m.service));
+    c[3].text(m.queueId);
+    c[4].text(m.account);
+    c[5].text(m.saslMethod);
+    c[6].text(m.saslMechanism ?? normaliseMechanism(m.saslMethod));
+    c[7].text(m.senderAddress);
+    c[8].text(senderDomainOf(m.senderAddress));
+    c[9].text(m.clientIp);
+    c[10].text(m.clientName);
+    c[11].nullable(m.helo);
+    c[12].text(m.tlsProtocol);
+    c[13].text(m.tlsEvidence);
+    c[14].nullable(m.tlsCipher);
+    c[15].integer(m.recipients);
+    c[16].integer(m.size);
+    this.messages.added();
   }
 
   addFailure(f: AuthFailure): void {
-    const refs = this.failureRefs;
-    refs.push(this.shared(f.server), this.shared(f.service), this.own(f.attemptedUsername));
-    refs.push(this.shared(f.saslMethod), this.shared(normaliseMechanism(f.saslMethod)));
-    refs.push(this.own(f.clientIp), this.own(f.clientName), this.shared(f.tlsProtocol));
-    refs.push(this.shared(f.tlsEvidence), this.own(f.reason));
-    this.failureNumbers.push(f.time);
+    const c = this.failures.writers;
+    c[0].integer(f.time);
+    c[1].text(line(f.server));
+    c[2].text(line(f.service));
+    c[3].nullable(f.attemptedUsername);
+    c[4].text(f.saslMethod);
+    c[5].text(f.saslMechanism ?? normaliseMechanism(f.saslMethod));
+    c[6].text(f.clientIp);
+    c[7].text(f.clientName);
+    c[8].text(f.tlsProtocol);
+    c[9].text(f.tlsEvidence);
+    c[10].text(f.reason);
+    this.failures.added();
   }
 
   /** The batch so far, and a new empty one begun. */
   take(): EventColumns {
-    const columns: EventColumns = {
-      strings: this.strings,
-      messageCount: this.messageNumbers.length / MESSAGE_NUMBERS.length,
-      messageRefs: Int32Array.from(this.messageRefs),
-      messageNumbers: Float64Array.from(this.messageNumbers),
-      failureCount: this.failureNumbers.length / FAILURE_NUMBERS.length,
-      failureRefs: Int32Array.from(this.failureRefs),
-      failureNumbers: Float64Array.from(this.failureNumbers),
+    const messageCount = this.messages.count;
+    const failureCount = this.failures.count;
+    return {
+      messageCount,
+      messages: this.messages.take(),
+      failureCount,
+      failures: this.failures.take(),
     };
-    this.strings = [];
-    this.index = new Map();
-    this.messageRefs = [];
-    this.messageNumbers = [];
-    this.failureRefs = [];
-    this.failureNumbers = [];
-    return columns;
-  }
-
-  /** A value that differs on most rows (a queue id, a sender): stored without lookup. */
-  private own(value: string | null): number {
-    if (value === null) return -1;
-    return this.strings.push(value) - 1;
-  }
-
-  /** A value that repeats on most rows (a server, a TLS version): stored once per batch. */
-  private shared(value: string | null): number {
-    if (value === null) return -1;
-    let ref = this.index.get(value);
-    if (ref === undefined) {
-      ref = this.strings.length;
-      this.strings.push(value);
-      this.index.set(value, ref);
-    }
-    return ref;
   }
 }
 
-/** The typed arrays of a batch, which postMessage can move instead of copying. */
-export function transferList(columns: EventColumns): ArrayBuffer[] {
-  return [
-    columns.messageRefs.buffer,
-    columns.messageNumbers.buffer,
-    columns.failureRefs.buffer,
-    columns.failureNumbers.buffer,
-  ] as ArrayBuffer[];
+/** The columns of one table: writers for the current part, and the parts written so far. */
+class ColumnsBuilder {
+  writers: ColumnWriter[];
+  count = 0;
+  private partCount = 0;
+  private parts: ColumnsPart[] = [];
+
+  constructor(columns: readonly EventColumn[]) {
+    this.writers = columns.map(() => new ColumnWriter());
+  }
+
+  added(): void {
+    this.count++;
+    this.partCount++;
+    if (this.partCount >= PART_EVENTS) this.endPart();
+  }
+
+  take(): ColumnsPart[] {
+    this.endPart();
+    const parts = this.parts;
+    this.parts = [];
+    this.count = 0;
+    return parts;
+  }
+
+  private endPart(): void {
+    if (this.partCount === 0) return;
+    const columns = this.writers.map((writer) => writer.take());
+    this.parts.push({ count: this.partCount, columns });
+    // A part's columns are about as long as the last part's.
+    this.writers = columns.map((bytes) => new ColumnWriter(bytes.length + bytes.length / 4));
+    this.partCount = 0;
+  }
+}
+
+/**
+ * Replace line breaks in the server or the service, the values that can come from outside
+ * a log line (`--server-name`, saved state).
+ */
+function line(value: string): string {
+  return value.includes('\n') ? value.replace(/\n/g, ' ') : value;
 }

@@ -3,13 +3,20 @@ import { AppError } from '../errors.js';
 import type { LogSource } from '../sources/files.js';
 import { fingerprint, FINGERPRINT_BYTES } from '../sources/reader.js';
 import type { DuckDBStore, SourceCheckpoint } from '../store/duckdb/store.js';
-import type { ReadBatch, ReadJob } from './file-reader.js';
+import type { LogFormat } from '../formats/correlator.js';
+import {
+  CorrelatingReader,
+  type OtherFormatsState,
+  type ReadBatch,
+  type ReadJob,
+} from './file-reader.js';
 import type { LineProblem } from './lines.js';
-import { createJobReader, type JobReader } from './worker-reader.js';
 
 /** Commit a batch after this many bytes, so an interrupted ingest repeats little work. */
 export const DEFAULT_BATCH_BYTES = 64 * 1024 * 1024;
 const STATE_FORMAT = 'postfix';
+/** The state of the readers of all other formats, saved as one row. */
+const OTHER_STATE_FORMAT = 'others';
 
 export interface IngestOptions {
   timeZone: string;
@@ -17,13 +24,16 @@ export interface IngestOptions {
   serverName?: string;
   /** Bytes read between two commits (default 64 MiB). */
   batchBytes?: number;
+  /** Read every file as this format (`--log-format`) instead of detecting it. */
+  logFormat?: LogFormat;
   onProgress?: (source: LogSource, bytesDone: number) => void;
 }
 
 /** The per-file ingest summary. */
 export interface FileSummary {
   path: string;
-  format: 'postfix';
+  /** The formats the file was read as, such as `postfix`, `postfix+dovecot` or `exim`. */
+  format: string;
   /** Lines read in this run (lines before a resumed checkpoint are not counted). */
   linesRead: number;
   bytesRead: number;
@@ -46,7 +56,8 @@ export interface FileSummary {
 /**
  * Ingests log files into the store, each from its checkpoint. Files share one correlator,
  * restored from the store, so a session or queue id that spans a rotation is counted once.
- * Reading and correlating run in a worker thread while this thread writes to the store.
+ * This thread reads and correlates while DuckDB stores the previous batch on a thread of
+ * libuv's pool (see CorrelatingReader).
  */
 export class Ingest {
   private runId = 0;
@@ -68,23 +79,19 @@ export class Ingest {
     const stdin = sources.filter((source) => source.path === '-');
     const summaries: FileSummary[] = [];
 
-    const reader = createJobReader(state);
+    const savedOthers = await this.store.loadState(OTHER_STATE_FORMAT);
+    const others = savedOthers ? (JSON.parse(savedOthers) as OtherFormatsState) : null;
+    const reader = new CorrelatingReader(state, others);
     await this.store.setIngestThreads(true);
     try {
       for (const source of files) summaries.push(await this.ingestOrReport(reader, source));
-    } finally {
-      await reader.close();
-      await this.store.setIngestThreads(false);
-    }
 
-    // Standard input has no checkpoint, so it gets a correlator of its own and saves none.
-    for (const source of stdin) {
-      const own = createJobReader(null, { stdin: true });
-      try {
-        summaries.push(await this.ingestStdin(own, source));
-      } finally {
-        await own.close();
+      // Standard input has no checkpoint, so it gets a correlator of its own and saves none.
+      for (const source of stdin) {
+        summaries.push(await this.ingestStdin(new CorrelatingReader(null), source));
       }
+    } finally {
+      await this.store.setIngestThreads(false);
     }
 
     await this.store.settleNoTlsLine(this.tlsLogging);
@@ -105,7 +112,7 @@ export class Ingest {
    * Ingest one file; a file that fails part-way (a truncated .gz) is reported in its
    * summary, and the other files are still read.
    */
-  private async ingestOrReport(reader: JobReader, source: LogSource): Promise<FileSummary> {
+  private async ingestOrReport(reader: CorrelatingReader, source: LogSource): Promise<FileSummary> {
     const started = performance.now();
     try {
       return await this.ingestFile(reader, source);
@@ -123,7 +130,7 @@ export class Ingest {
     }
   }
 
-  private async ingestFile(reader: JobReader, source: LogSource): Promise<FileSummary> {
+  private async ingestFile(reader: CorrelatingReader, source: LogSource): Promise<FileSummary> {
     const started = performance.now();
     const checkpoint = await this.findCheckpoint(source);
     const head = await fingerprint(source);
@@ -142,7 +149,7 @@ export class Ingest {
     return this.readSource(reader, source, started, current, true);
   }
 
-  private async ingestStdin(reader: JobReader, source: LogSource): Promise<FileSummary> {
+  private async ingestStdin(reader: CorrelatingReader, source: LogSource): Promise<FileSummary> {
     const started = performance.now();
     const current: SourceCheckpoint = {
       id: await this.store.newSourceId(),
@@ -156,7 +163,7 @@ export class Ingest {
   }
 
   private async readSource(
-    reader: JobReader,
+    reader: CorrelatingReader,
     source: LogSource,
     started: number,
     current: SourceCheckpoint,
@@ -176,6 +183,7 @@ export class Ingest {
       year: this.options.year,
       serverName: this.options.serverName,
       batchBytes: this.options.batchBytes ?? DEFAULT_BATCH_BYTES,
+      logFormat: this.options.logFormat,
     };
     const store = async (batch: ReadBatch) => {
       current.byteOffset = batch.byteOffset;
@@ -187,7 +195,7 @@ export class Ingest {
         sourceId: current.id,
         runId: this.runId,
         checkpoint: checkpointed ? { ...current } : undefined,
-        state: batch.state === null ? undefined : { format: STATE_FORMAT, json: batch.state },
+        states: savedStates(batch),
       });
     };
 
@@ -205,6 +213,7 @@ export class Ingest {
       linesRead,
       bytesRead: current.byteOffset - startOffset,
       resumedAtLine: startLines,
+      format: result.formats.join('+') || 'postfix',
       messages,
       failures,
       unsupported: result.counts.unsupported,
@@ -249,7 +258,7 @@ export class Ingest {
     const linesRead = values.linesRead ?? 0;
     return {
       path: source.path,
-      format: 'postfix',
+      format: values.format ?? 'postfix',
       linesRead,
       bytesRead: values.bytesRead ?? 0,
       messages: values.messages ?? 0,
@@ -267,7 +276,15 @@ export class Ingest {
   }
 }
 
+function savedStates(batch: ReadBatch): { format: string; json: string }[] {
+  const states = [];
+  if (batch.state !== null) states.push({ format: STATE_FORMAT, json: batch.state });
+  if (batch.otherState !== null)
+    states.push({ format: OTHER_STATE_FORMAT, json: batch.otherState });
+  return states;
+}
+
 function tlsLoggingOf(state: PostfixState): string[] {
-  if (state.version !== 3) return [];
+  if (state.version !== 3 && state.version !== 4) return [];
   return state.servers.filter((server) => server.tlsLogging).map((server) => server.server);
 }

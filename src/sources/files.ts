@@ -4,6 +4,7 @@ import path from 'node:path';
 import { glob, isDynamicPattern } from 'tinyglobby';
 
 import { AppError } from '../errors.js';
+import { listReceiveLogs } from '../parsers/exchange/files.js';
 
 /** A log source named on the command line: a file, or standard input (`-`). */
 export interface LogSource {
@@ -35,6 +36,7 @@ export async function resolveSources(args: string[]): Promise<LogSource[]> {
 
 async function expandArgument(arg: string): Promise<string[]> {
   if (arg === '-') return ['-'];
+  if (await isFolder(arg)) return receiveLogsIn(arg);
   if (isDynamicPattern(arg)) {
     const matches = await glob(arg, { onlyFiles: true, absolute: false, expandDirectories: false });
     if (matches.length === 0) {
@@ -43,6 +45,27 @@ async function expandArgument(arg: string): Promise<string[]> {
     return matches;
   }
   return [arg];
+}
+
+async function isFolder(arg: string): Promise<boolean> {
+  try {
+    return (await stat(arg)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** A folder is read as Exchange writes it: one SmtpReceive log per hour, `RECV*.LOG`. */
+async function receiveLogsIn(folder: string): Promise<string[]> {
+  const files = await listReceiveLogs(folder);
+  if (files.length === 0) {
+    throw new AppError('SOURCE_NOT_FOUND', {
+      path: folder,
+      detail:
+        'it is a folder without Exchange RECV*.LOG files; name the log files, or a glob such as folder/*.log',
+    });
+  }
+  return files;
 }
 
 async function describeSource(file: string): Promise<LogSource> {

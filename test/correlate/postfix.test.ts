@@ -217,7 +217,7 @@ describe('postfix correlation', () => {
       0,
     );
     const bytes = Buffer.from(second + '\n');
-    reader.readBlock({ bytes, text: bytes.toString('latin1'), offset: 0, complete: true });
+    reader.readBlock({ bytes, offset: 0, complete: true });
 
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({
@@ -240,5 +240,56 @@ describe('postfix correlation', () => {
     );
     expect(messages).toHaveLength(1);
     expect(messages[0]).toMatchObject({ tlsProtocol: 'unknown', tlsEvidence: 'no-line' });
+  });
+
+  it('resumes from state saved by the version before, which kept the TLS line', () => {
+    const first = log(
+      `${SUB}: connect from unknown[192.0.2.1]`,
+      `${SUB}: ${TLS1}`,
+      `${SUB}: AAAAAA1: client=unknown[192.0.2.1], sasl_method=PLAIN, sasl_username=a@example.org`,
+    );
+    const run1 = correlate(first);
+    const saved = run1.correlator.snapshot();
+    expect(saved.version).toBe(4);
+    const server = saved.servers[0];
+    const older = {
+      version: 3 as const,
+      servers: [
+        {
+          ...server,
+          sessions: server.sessions.map(({ pid, start, waiting }) => ({
+            pid,
+            start,
+            waiting,
+            tlsLine: TLS1,
+          })),
+        },
+      ],
+    };
+
+    const events: ReportEvent[] = [];
+    const correlator = new PostfixCorrelator((event) => events.push(event));
+    correlator.restore(JSON.parse(JSON.stringify(older)));
+    const reader = new LineReader(
+      correlator,
+      new TimestampParser({ timeZone: 'UTC', year: 2026, referenceMs: 0 }),
+      undefined,
+      0,
+    );
+    const second = log(
+      `${SUB}: AAAAAA2: client=unknown[192.0.2.1], sasl_method=PLAIN, sasl_username=a@example.org`,
+      'mail postfix/qmgr[300]: AAAAAA1: from=<a@example.org>, size=1, nrcpt=1 (queue active)',
+      'mail postfix/qmgr[300]: AAAAAA2: from=<a@example.org>, size=1, nrcpt=2 (queue active)',
+    );
+    reader.readBlock({ bytes: Buffer.from(second + '\n'), offset: 0, complete: true });
+
+    expect(events).toHaveLength(2);
+    for (const event of events) {
+      expect(event).toMatchObject({
+        tlsProtocol: 'TLSv1',
+        tlsEvidence: 'line',
+        tlsCipher: 'ECDHE-RSA-AES256-SHA',
+      });
+    }
   });
 });

@@ -30,7 +30,7 @@ export function correlate(text: string, options: { year?: number; timeZone?: str
   });
   const reader = new LineReader(correlator, timestamps, undefined, 0);
   const bytes = Buffer.from(text.endsWith('\n') ? text : text + '\n');
-  reader.readBlock({ bytes, text: bytes.toString('latin1'), offset: 0, complete: true });
+  reader.readBlock({ bytes, offset: 0, complete: true });
 
   return {
     events,

@@ -44,4 +44,18 @@ describe('postfix qmgr parser', () => {
       true,
     );
   });
+
+  it.each([
+    '07C56160641: from=<a@example.org>, size=1234567890123456, nrcpt=1 (queue active)',
+    '07C56160641: from=<a@example.org>, size=1, nrcpt=1234567890 (queue active)',
+  ])('reports an oversized number in %s as malformed', (payload) => {
+    expect(isMalformed(parse(payload))).toBe(true);
+  });
+
+  it('reads the largest numbers the store keeps', () => {
+    const result = parse(
+      '07C56160641: from=<a@example.org>, size=999999999999999, nrcpt=999999999',
+    );
+    expect(result).toMatchObject({ size: 999_999_999_999_999, recipients: 999_999_999 });
+  });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { parseSmtpd } from '../../src/parsers/postfix/smtpd.js';
+import { hasSaslMethod, parseSmtpd, TlsLineReader } from '../../src/parsers/postfix/smtpd.js';
 import { isMalformed, SKIPPED } from '../../src/parsers/result.js';
 
 /** Parse an smtpd payload (the text after `postfix/smtpd[pid]: `). */
@@ -177,5 +177,63 @@ describe('postfix smtpd parser', () => {
   it('reports a client= line without an address as malformed', () => {
     const result = parse('07C56160641: client=unknown, sasl_method=PLAIN, sasl_username=x');
     expect(isMalformed(result)).toBe(true);
+  });
+
+  it.each([
+    'Anonymous TLS connection established from unknown[192.0.2.1]',
+    'Anonymous TLS connection established from unknown[192.0.2.1] TLSv1.3',
+    'Anonymous TLS connection established from unknown[192.0.2.1]: TLSv1.3',
+    'Anonymous TLS connection established from unknown 192.0.2.1: TLSv1.3 with cipher X y',
+  ])('reports the unreadable TLS line %s as malformed', (payload) => {
+    expect(isMalformed(parse(payload))).toBe(true);
+  });
+
+  it('reads a TLS line without a cipher', () => {
+    const result = parse('TLS connection established from unknown[192.0.2.1]: TLSv1.2 ');
+    expect(result).toEqual({ type: 'tls', tlsProtocol: 'TLSv1.2', cipher: '' });
+  });
+});
+
+describe('TLS line reader', () => {
+  const line = (cipher: string) =>
+    Buffer.from(
+      `Anonymous TLS connection established from unknown[192.0.2.1]: TLSv1.3 with cipher ${cipher} (256/256 bits)`,
+    );
+
+  it('decodes each cipher once', () => {
+    const reader = new TlsLineReader();
+    const first = line('TLS_AES_256_GCM_SHA384');
+    expect(reader.read(first, 0, first.length)).toBe(true);
+    const cipher = reader.cipher;
+    const second = line('TLS_AES_256_GCM_SHA384');
+    expect(reader.read(second, 0, second.length)).toBe(true);
+    expect(reader.cipher).toBe(cipher);
+    expect(reader.protocol).toBe('TLSv1.3');
+  });
+
+  it('reads a cipher with other bytes as UTF-8', () => {
+    const reader = new TlsLineReader();
+    const bytes = line('ÄES-256');
+    expect(reader.read(bytes, 0, bytes.length)).toBe(true);
+    expect(reader.cipher).toBe('ÄES-256');
+  });
+
+  it('reads a payload in the middle of a block', () => {
+    const reader = new TlsLineReader();
+    const payload = line('CHACHA20');
+    const block = Buffer.concat([Buffer.from('before\n'), payload, Buffer.from('\nafter')]);
+    expect(reader.read(block, 7, 7 + payload.length)).toBe(true);
+    expect(reader.cipher).toBe('CHACHA20');
+  });
+});
+
+describe('sasl_method check on bytes', () => {
+  it.each([
+    ['07C56160641: client=unknown[192.0.2.1], sasl_method=PLAIN, sasl_username=a', true],
+    ['07C56160641: client=unknown[192.0.2.1]', false],
+    ['07C56160641: client=unknown[192.0.2.1], sasl_method', false],
+  ])('%s', (payload, expected) => {
+    const bytes = Buffer.from(`${payload}\n07C56160642: x, sasl_method=PLAIN`);
+    expect(hasSaslMethod(bytes, 0, Buffer.byteLength(payload))).toBe(expected);
   });
 });

@@ -4,7 +4,7 @@ import { newHeader, parseHeader, TimestampParser } from '../../src/parsers/syslo
 
 function header(line: string) {
   const h = newHeader();
-  const ok = parseHeader(line, 0, line.length, h);
+  const ok = parseHeader(Buffer.from(line), 0, Buffer.byteLength(line), h);
   return {
     ok,
     h,
@@ -21,7 +21,7 @@ function time(line: string, options: { year?: number; referenceMs?: number; time
     referenceMs: options.referenceMs ?? Date.UTC(2026, 11, 31),
   });
   const { h } = header(line);
-  return new Date(parser.parse(line, h)).toISOString();
+  return new Date(parser.parse(Buffer.from(line), h)).toISOString();
 }
 
 describe('syslog header', () => {
@@ -103,7 +103,7 @@ describe('syslog timestamps', () => {
     ];
     const times = lines.map((line) => {
       const { h } = header(line);
-      return new Date(parser.parse(line, h)).toISOString();
+      return new Date(parser.parse(Buffer.from(line), h)).toISOString();
     });
     expect(times).toEqual(['2026-12-31T23:59:59.000Z', '2027-01-01T00:00:01.000Z']);
   });

@@ -20,17 +20,17 @@ export interface Line {
   base: number;
 }
 
-const NON_ASCII = /[\x80-\xff]/;
-
 /**
  * The field `line.text[start, end)` as a string. ASCII text is taken as a substring, which
  * costs a few nanoseconds where decoding the bytes costs a native call; text with other
  * bytes is decoded as UTF-8 so that non-ASCII names survive.
  */
 export function decode(line: Line, start: number, end: number): string {
-  const text = line.text.substring(start, end);
-  if (!NON_ASCII.test(text)) return text;
-  return line.bytes.toString('utf8', line.base + start, line.base + end);
+  const { bytes, base } = line;
+  for (let i = base + start; i < base + end; i++) {
+    if (bytes[i] >= 0x80) return bytes.toString('utf8', base + start, base + end);
+  }
+  return line.text.substring(start, end);
 }
 
 /**
@@ -65,13 +65,52 @@ export function readHostAddress(
 /** Index of `: ` after a queue id at `start`, or -1 when the text there is no queue id. */
 export function queueIdEnd(text: string, start = 0): number {
   let i = start;
-  while (i < text.length) {
-    const c = text.charCodeAt(i);
-    const alnum = (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
-    if (!alnum) break;
-    i++;
-  }
+  while (i < text.length && isAlphanumeric(text.charCodeAt(i))) i++;
   // Short ids are at least 6 hex digits; long ids (enable_long_queue_ids) are longer.
   if (i - start < 6 || text.charCodeAt(i) !== 58 || text.charCodeAt(i + 1) !== 32) return -1;
   return i;
+}
+
+/** queueIdEnd for the bytes of a line that ends at `end`. */
+export function queueIdEndInBytes(bytes: Buffer, start: number, end: number): number {
+  let i = start;
+  while (i < end && isAlphanumeric(bytes[i])) i++;
+  if (i - start < 6 || i + 1 >= end || bytes[i] !== 58 || bytes[i + 1] !== 32) return -1;
+  return i;
+}
+
+function isAlphanumeric(c: number): boolean {
+  return (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+}
+
+/** Check whether `pattern` is at bytes[at] and ends before `limit`. */
+export function bytesAt(bytes: Buffer, at: number, limit: number, pattern: Uint8Array): boolean {
+  if (at + pattern.length > limit) return false;
+  for (let i = 0; i < pattern.length; i++) {
+    if (bytes[at + i] !== pattern[i]) return false;
+  }
+  return true;
+}
+
+/**
+ * Index of `value` in bytes[start, end), or -1. Buffer.indexOf searches with memchr, which
+ * beats a loop over more than a few bytes; past `end` it stops at the next line's match.
+ */
+export function findByte(bytes: Buffer, value: number, start: number, end: number): number {
+  const at = bytes.indexOf(value, start);
+  return at < end ? at : -1;
+}
+
+/** Index of `pattern` in bytes[start, end), or -1. */
+export function indexOfBytes(
+  bytes: Buffer,
+  pattern: Uint8Array,
+  start: number,
+  end: number,
+): number {
+  const first = pattern[0];
+  for (let i = start; i + pattern.length <= end; i++) {
+    if (bytes[i] === first && bytesAt(bytes, i, end, pattern)) return i;
+  }
+  return -1;
 }

@@ -43,10 +43,10 @@ function parseQueued(line: Line, idEnd: number, queueId: string): QmgrResult {
   const nrcptAt = text.indexOf(', nrcpt=', sizeAt);
   if (nrcptAt < 0) return malformed('qmgr from= line without nrcpt=');
 
-  const size = readNumber(text, sizeAt + 8);
-  const recipients = readNumber(text, nrcptAt + 8);
+  const size = readNumber(text, sizeAt + 8, MAX_SIZE_DIGITS);
+  const recipients = readNumber(text, nrcptAt + 8, MAX_NRCPT_DIGITS);
   if (Number.isNaN(size) || Number.isNaN(recipients)) {
-    return malformed('qmgr size= or nrcpt= is not a number');
+    return malformed('qmgr size= or nrcpt= is not a number of a sane size');
   }
 
   return {
@@ -58,7 +58,15 @@ function parseQueued(line: Line, idEnd: number, queueId: string): QmgrResult {
   };
 }
 
-function readNumber(text: string, start: number): number {
+/**
+ * Digits that size= and nrcpt= may have: the store keeps them as BIGINT and INTEGER, and a
+ * longer number is a damaged line, not a message of petabytes or billions of recipients.
+ */
+const MAX_SIZE_DIGITS = 15;
+const MAX_NRCPT_DIGITS = 9;
+
+/** Read the decimal number at `start`: NaN when there is none or it has more than `maxDigits`. */
+function readNumber(text: string, start: number, maxDigits: number): number {
   let value = 0;
   let i = start;
   for (; i < text.length; i++) {
@@ -66,5 +74,5 @@ function readNumber(text: string, start: number): number {
     if (digit < 0 || digit > 9) break;
     value = value * 10 + digit;
   }
-  return i === start ? NaN : value;
+  return i === start || i - start > maxDigits ? NaN : value;
 }

@@ -1,6 +1,15 @@
 import type { TlsProtocol } from '../../events.js';
 import { malformed, SKIPPED, type Malformed } from '../result.js';
-import { decode, queueIdEnd, readHostAddress, type Line } from './client.js';
+import {
+  bytesAt,
+  decode,
+  findByte,
+  indexOfBytes,
+  queueIdEnd,
+  queueIdEndInBytes,
+  readHostAddress,
+  type Line,
+} from './client.js';
 
 /** Records from smtpd(8) lines that matter for SMTP AUTH. */
 export type SmtpdRecord =
@@ -56,37 +65,48 @@ export const SmtpdKind = {
 } as const;
 export type SmtpdKind = (typeof SmtpdKind)[keyof typeof SmtpdKind];
 
+const CONNECT_FROM = Buffer.from('connect from ');
+const DISCONNECT_FROM = Buffer.from('disconnect from ');
+const WARNING = Buffer.from('warning: ');
+const TLS_ESTABLISHED_BYTES = Buffer.from(TLS_ESTABLISHED);
+const CLIENT = Buffer.from('client=');
+const STARTTLS = Buffer.from(' starttls=');
+const SPACE = 32;
+const OPEN_BRACKET = 91;
+const CLOSE_BRACKET = 93;
+
 /**
- * The kind of the smtpd payload `text[start, end)`. Every check is anchored at a position,
+ * The kind of the smtpd payload bytes[start, end). Every check is anchored at a position,
  * so nothing is searched beyond the line.
  */
-export function classifySmtpd(text: string, start: number, end: number): SmtpdKind {
-  switch (text.charCodeAt(start)) {
+export function classifySmtpd(bytes: Buffer, start: number, end: number): SmtpdKind {
+  switch (bytes[start]) {
     case 99: // c
-      return text.startsWith('connect from ', start) ? SmtpdKind.CONNECT : SmtpdKind.OTHER;
+      return bytesAt(bytes, start, end, CONNECT_FROM) ? SmtpdKind.CONNECT : SmtpdKind.OTHER;
     case 100: // d
-      return text.startsWith('disconnect from ', start) ? SmtpdKind.DISCONNECT : SmtpdKind.OTHER;
+      return bytesAt(bytes, start, end, DISCONNECT_FROM) ? SmtpdKind.DISCONNECT : SmtpdKind.OTHER;
     case 119: // w
-      return text.startsWith('warning: ', start) ? SmtpdKind.WARNING : SmtpdKind.OTHER;
+      return bytesAt(bytes, start, end, WARNING) ? SmtpdKind.WARNING : SmtpdKind.OTHER;
     case 78: // N: NOQUEUE reject lines carry no SMTP AUTH fact
     case 108: // l: lost connection, timeout
       return SmtpdKind.OTHER;
   }
-  if (tlsLineStart(text, start, end) >= 0) return SmtpdKind.TLS;
+  if (tlsLineStart(bytes, start, end) >= 0) return SmtpdKind.TLS;
 
-  const idEnd = queueIdEnd(text, start);
-  if (idEnd > 0 && idEnd < end && text.startsWith('client=', idEnd + 2)) return SmtpdKind.CLIENT;
+  const idEnd = queueIdEndInBytes(bytes, start, end);
+  if (idEnd > 0 && bytesAt(bytes, idEnd + 2, end, CLIENT)) return SmtpdKind.CLIENT;
   return SmtpdKind.OTHER;
 }
 
 /** Parse an smtpd payload: `line.text` is the text after `smtpd[pid]: `. */
 export function parseSmtpd(line: Line): SmtpdResult {
-  const { text } = line;
-  switch (classifySmtpd(text, 0, text.length)) {
+  const { text, bytes, base } = line;
+  const end = base + text.length;
+  switch (classifySmtpd(bytes, base, end)) {
     case SmtpdKind.CONNECT:
       return parseConnect(line);
     case SmtpdKind.DISCONNECT:
-      return { type: 'disconnect', starttls: starttlsCount(text, 0, text.length) };
+      return { type: 'disconnect', starttls: starttlsCount(bytes, base, end) };
     case SmtpdKind.TLS:
       return parseTls(line);
     case SmtpdKind.CLIENT:
@@ -98,13 +118,16 @@ export function parseSmtpd(line: Line): SmtpdResult {
   }
 }
 
-/** Index of `TLS connection established from`, after an optional trust prefix; else -1. */
-function tlsLineStart(text: string, start: number, end: number): number {
-  if (text.startsWith(TLS_ESTABLISHED, start)) return start;
-  // The trust prefix is one word of at most 9 letters (Anonymous, Untrusted, ...).
+/**
+ * Find `TLS connection established from` at the start of the payload bytes[start, end), or
+ * after a trust prefix of one word of at most 9 letters (Anonymous, Untrusted, ...). Returns
+ * its index, or -1.
+ */
+function tlsLineStart(bytes: Buffer, start: number, end: number): number {
+  if (bytesAt(bytes, start, end, TLS_ESTABLISHED_BYTES)) return start;
   for (let i = start + 1; i < end && i <= start + 10; i++) {
-    if (text.charCodeAt(i) !== 32) continue;
-    return text.startsWith(TLS_ESTABLISHED, i + 1) ? i + 1 : -1;
+    if (bytes[i] !== SPACE) continue;
+    return bytesAt(bytes, i + 1, end, TLS_ESTABLISHED_BYTES) ? i + 1 : -1;
   }
   return -1;
 }
@@ -116,13 +139,15 @@ function parseConnect(line: Line): SmtpdResult {
 }
 
 /**
- * The successful STARTTLS count from a disconnect line's command counters (Postfix 3.0 and
- * later), which proves TLS without its version; 0 when there are none.
+ * The successful STARTTLS count from the command counters of the disconnect line
+ * bytes[start, end) (Postfix 3.0 and later), which proves TLS without its version; 0 when
+ * there are none.
  */
-export function starttlsCount(text: string, start: number, end: number): number {
-  const at = text.indexOf(' starttls=', start);
-  if (at < 0 || at >= end) return 0;
-  return text.charCodeAt(at + 10) - 48;
+export function starttlsCount(bytes: Buffer, start: number, end: number): number {
+  const at = indexOfBytes(bytes, STARTTLS, start, end);
+  if (at < 0 || at + STARTTLS.length >= end) return 0;
+  const digit = bytes[at + STARTTLS.length] - 48;
+  return digit >= 0 && digit <= 9 ? digit : 0;
 }
 
 /**
@@ -130,25 +155,84 @@ export function starttlsCount(text: string, start: number, end: number): number 
  * The trust prefix (Anonymous, Untrusted, Trusted, Verified) is absent before Postfix 2.5.
  */
 export function parseTls(line: Line): Extract<SmtpdRecord, { type: 'tls' }> | Malformed {
-  const { text } = line;
-  const at = tlsLineStart(text, 0, text.length);
-  if (at < 0) return malformed('not a TLS line');
-  const host = readHostAddress(line, at + TLS_ESTABLISHED.length);
-  if (!host || !text.startsWith(': ', host.end)) return malformed('TLS line without name[address]');
-
-  const protocolStart = host.end + 2;
-  const protocolEnd = text.indexOf(' ', protocolStart);
-  if (protocolEnd < 0) return malformed('TLS line without a protocol');
-  const raw = text.substring(protocolStart, protocolEnd);
-
-  let cipher = '';
-  if (text.startsWith(' with cipher ', protocolEnd)) {
-    const cipherStart = protocolEnd + 13;
-    const cipherEnd = text.indexOf(' ', cipherStart);
-    cipher = decode(line, cipherStart, cipherEnd < 0 ? text.length : cipherEnd);
+  const { bytes, base, text } = line;
+  if (!sharedTlsReader.read(bytes, base, base + text.length)) {
+    return malformed('TLS line without name[address] or protocol');
   }
-  // SSLv3 and anything newer than TLS 1.3 are kept as unknown rather than guessed.
-  return { type: 'tls', tlsProtocol: TLS_VERSIONS[raw] ?? 'unknown', cipher };
+  return { type: 'tls', tlsProtocol: sharedTlsReader.protocol, cipher: sharedTlsReader.cipher };
+}
+
+const WITH_CIPHER = Buffer.from(' with cipher ');
+const COLON_SPACE = Buffer.from(': ');
+const TLS_VERSION_NAMES = Object.entries(TLS_VERSIONS).map(([name, protocol]) => ({
+  name: Buffer.from(name),
+  protocol,
+}));
+/** Distinct ciphers kept decoded; a server negotiates a handful. */
+const MAX_CIPHERS = 32;
+
+/**
+ * Reads TLS lines from their bytes into `protocol` and `cipher`. A busy server logs one per
+ * connection, and only the protocol and cipher are kept, so nothing else is decoded and each
+ * cipher name is decoded once.
+ */
+export class TlsLineReader {
+  protocol: TlsProtocol = 'unknown';
+  cipher = '';
+  private readonly ciphers: { bytes: Buffer; text: string }[] = [];
+
+  /** Read the payload bytes[start, end); false when it is not a readable TLS line. */
+  read(bytes: Buffer, start: number, end: number): boolean {
+    const at = tlsLineStart(bytes, start, end);
+    if (at < 0) return false;
+    const open = findByte(bytes, OPEN_BRACKET, at + TLS_ESTABLISHED_BYTES.length, end);
+    const close = open < 0 ? -1 : findByte(bytes, CLOSE_BRACKET, open + 1, end);
+    if (close < 0 || !bytesAt(bytes, close + 1, end, COLON_SPACE)) return false;
+
+    const protocolStart = close + 3;
+    const protocolEnd = findByte(bytes, SPACE, protocolStart, end);
+    if (protocolEnd < 0) return false;
+    this.protocol = tlsVersion(bytes, protocolStart, protocolEnd);
+
+    this.cipher = '';
+    if (bytesAt(bytes, protocolEnd, end, WITH_CIPHER)) {
+      const cipherStart = protocolEnd + WITH_CIPHER.length;
+      const space = findByte(bytes, SPACE, cipherStart, end);
+      this.cipher = this.cipherText(bytes, cipherStart, space < 0 ? end : space);
+    }
+    return true;
+  }
+
+  private cipherText(bytes: Buffer, start: number, end: number): string {
+    for (const known of this.ciphers) {
+      if (known.bytes.length === end - start && bytesAt(bytes, start, end, known.bytes)) {
+        return known.text;
+      }
+    }
+
+    const copy = Buffer.from(bytes.subarray(start, end));
+    const text = decode({ text: copy.toString('latin1'), bytes: copy, base: 0 }, 0, copy.length);
+    if (this.ciphers.length === MAX_CIPHERS) this.ciphers.shift();
+    this.ciphers.push({ bytes: copy, text });
+    return text;
+  }
+}
+
+const sharedTlsReader = new TlsLineReader();
+
+/** SSLv3 and anything newer than TLS 1.3 are kept as unknown rather than guessed. */
+function tlsVersion(bytes: Buffer, start: number, end: number): TlsProtocol {
+  for (const { name, protocol } of TLS_VERSION_NAMES) {
+    if (name.length === end - start && bytesAt(bytes, start, end, name)) return protocol;
+  }
+  return 'unknown';
+}
+
+const SASL_METHOD_BYTES = Buffer.from(SASL_METHOD);
+
+/** Check whether the `client=` payload bytes[start, end) has a sasl_method, as parseClient does. */
+export function hasSaslMethod(bytes: Buffer, start: number, end: number): boolean {
+  return indexOfBytes(bytes, SASL_METHOD_BYTES, start, end) >= 0;
 }
 
 /**

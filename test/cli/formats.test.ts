@@ -1,0 +1,181 @@
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+import { afterAll, describe, expect, it } from 'vitest';
+
+import { journalToolsMissing, writeJournal } from '../formats/journal-helpers.js';
+import { ALL_TIME, cli } from '../helpers/cli.js';
+import { tempDir } from '../helpers/ingest.js';
+
+const FIXTURES = path.resolve('test/fixtures');
+
+/** One file per format, with the counts the format readers' own tests establish. */
+const CASES = [
+  { file: 'exim/lab-submission.log', format: 'exim', messages: 18, failures: 8 },
+  { file: 'sendmail/lab-8.17.log', format: 'sendmail', messages: 17, failures: 8 },
+  { file: 'dovecot/submission-verbose.log', format: 'dovecot', messages: 6, failures: 5 },
+  { file: 'dovecot/syslog-submission.log', format: 'postfix+dovecot', messages: 7, failures: 7 },
+  { file: 'exchange/client-submission.log', format: 'exchange', messages: 5, failures: 2 },
+];
+
+function ingest(store: string, files: string[], extra: string[] = []) {
+  const result = cli([
+    'ingest',
+    '--store',
+    store,
+    '--timezone',
+    'UTC',
+    '--year',
+    '2026',
+    '--server-name',
+    'mx1',
+    '--format',
+    'json',
+    ...extra,
+    ...files,
+  ]);
+  expect(result.stderr).not.toMatch(/Error|at .*\.js/);
+  expect(result.status).toBe(0);
+  return JSON.parse(result.stdout).files as Array<Record<string, unknown>>;
+}
+
+describe('log format detection', () => {
+  const { dir, cleanup } = tempDir();
+  afterAll(() => cleanup());
+
+  it.each(CASES)('$file is read as $format', ({ file, format, messages, failures }) => {
+    const store = `duckdb:${path.join(dir, `${format}-${path.basename(file)}.duckdb`)}`;
+    const [summary] = ingest(store, [path.join(FIXTURES, file)]);
+
+    expect(summary.format).toBe(format);
+    expect(summary.messages).toBe(messages);
+    expect(summary.failures).toBe(failures);
+  });
+
+  it('counts each message once when a file is ingested again', () => {
+    const store = `duckdb:${path.join(dir, 'again.duckdb')}`;
+    const file = path.join(FIXTURES, 'exim/lab-submission.log');
+    ingest(store, [file]);
+    const [second] = ingest(store, [file]);
+    expect(second.messages).toBe(0);
+
+    const report = cli([
+      'report',
+      '--store',
+      store,
+      '--timezone',
+      'UTC',
+      '--format',
+      'json',
+      ...ALL_TIME,
+    ]);
+    expect(JSON.parse(report.stdout).messages).toBe(18);
+  });
+
+  it('counts Exim messages from standard input', () => {
+    const log = readFileSync(path.join(FIXTURES, 'exim/harness-default.log'), 'utf8');
+    const store = `duckdb:${path.join(dir, 'stdin.duckdb')}`;
+    const result = cli(
+      ['ingest', '--store', store, '--server-name', 'mx1', '--format', 'json', '-'],
+      { input: log },
+    );
+    expect(result.status).toBe(0);
+    const [summary] = JSON.parse(result.stdout).files;
+    expect(summary.format).toBe('exim');
+    expect(summary.messages).toBe(22);
+    expect(summary.failures).toBe(8);
+  });
+
+  it('keeps the mechanism Exim names by its authenticator', () => {
+    const store = `duckdb:${path.join(dir, 'mechanism.duckdb')}`;
+    ingest(store, [path.join(FIXTURES, 'exim/harness-pid.log')]);
+    const details = cli([
+      'report',
+      '--store',
+      store,
+      '--view',
+      'details',
+      '--format',
+      'json',
+      '--timezone',
+      'UTC',
+      ...ALL_TIME,
+    ]);
+    const rows = JSON.parse(details.stdout) as Array<{ saslMechanism: string }>;
+    const mechanisms = new Set(rows.map((row) => row.saslMechanism));
+    expect([...mechanisms].sort()).toEqual(['CRAM-MD5', 'LOGIN', 'PLAIN']);
+  });
+
+  it('reads a folder of Exchange receive logs', () => {
+    const folder = path.join(dir, 'SmtpReceive');
+    mkdirSync(folder);
+    copyFileSync(
+      path.join(FIXTURES, 'exchange/client-submission.log'),
+      path.join(folder, 'RECV2026120410-1.LOG'),
+    );
+    writeFileSync(path.join(folder, 'notes.txt'), 'not a log\n');
+    const files = ingest(`duckdb:${path.join(dir, 'folder.duckdb')}`, [folder]);
+
+    expect(files.map((file) => path.basename(String(file.path)))).toEqual(['RECV2026120410-1.LOG']);
+    expect(files[0].messages).toBe(5);
+  });
+
+  it('rejects a folder without receive logs', () => {
+    const folder = path.join(dir, 'empty-folder');
+    mkdirSync(folder);
+    const result = cli(['ingest', '--store', `duckdb:${path.join(dir, 'none.duckdb')}`, folder]);
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toContain('without Exchange RECV*.LOG files');
+  });
+
+  it('reads every file as the format named by --log-format', () => {
+    const store = `duckdb:${path.join(dir, 'forced.duckdb')}`;
+    const [summary] = ingest(
+      store,
+      [path.join(FIXTURES, 'dovecot/syslog-submission.log')],
+      ['--log-format', 'dovecot'],
+    );
+    // Postfix lines are still Postfix lines; the other syslog readers are off.
+    expect(summary.format).toBe('postfix+dovecot');
+  });
+
+  it('rejects an unknown --log-format', () => {
+    const result = cli(['ingest', '--log-format', 'qmail', 'x.log']);
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain('qmail');
+  });
+});
+
+describe.skipIf(journalToolsMissing() !== null)('ingest --journal', () => {
+  const { dir, cleanup } = tempDir();
+  afterAll(() => cleanup());
+
+  it('reads the journal once, from its saved cursor', () => {
+    const journals = path.join(dir, 'journal');
+    mkdirSync(journals);
+    const lines = readFileSync('samples/postfix/mail.log', 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => line.replace(/^Dec 04 ([\d:]+)/, '2026-12-04T$1Z'));
+    writeJournal(journals, 'mail', lines);
+    const store = `duckdb:${path.join(dir, 'journal.duckdb')}`;
+    const args = ['--journal', '--journal-directory', journals];
+
+    const [first] = ingest(store, [], args);
+    expect(first.messages).toBe(18);
+    expect(first.failures).toBe(8);
+    expect(ingest(store, [], args)).toEqual([]);
+
+    const report = cli([
+      'report',
+      '--store',
+      store,
+      '--timezone',
+      'UTC',
+      '--format',
+      'json',
+      ...ALL_TIME,
+    ]);
+    expect(JSON.parse(report.stdout).messages).toBe(18);
+  });
+});

@@ -4,7 +4,7 @@
  * The entries are first written, as syslog lines, to a spool file beside the store, and the
  * spool file is then ingested like any log file, with its checkpoint. The journal cursor of
  * the last spooled entry is saved before the spool file gets its final name, so every entry
- * lands in exactly one spool file: an interrupted run leaves a spool file that the next run
+ * lands in exactly one spool file. An interrupted run leaves a spool file that the next run
  * finishes from its checkpoint, and `journalctl --after-cursor` starts after it.
  */
 import { spawn } from 'node:child_process';
@@ -36,7 +36,7 @@ interface CursorFile {
 
 const CURSOR_FILE = 'cursor.json';
 
-/** The folder that holds the spool files and the saved cursor of a store. */
+/** Return the folder with the spool files and the saved cursor of a store. */
 export function spoolFolder(storePath: string): string {
   return `${storePath}.journal`;
 }

@@ -369,6 +369,18 @@ export interface DovecotOptions extends CorrelatorOptions {
   referenceMs?: number;
 }
 
+const DOVECOT_PREFIX = Buffer.from('dovecot: ');
+const OTHER_MAIL_PROCESSES = ['imap(', 'pop3(', 'lmtp(', 'managesieve('].map((text) =>
+  Buffer.from(text),
+);
+
+function startsWithBytes(bytes: Buffer, at: number, end: number, prefix: Buffer): boolean {
+  return (
+    end - at >= prefix.length &&
+    bytes.compare(prefix, 0, prefix.length, at, at + prefix.length) === 0
+  );
+}
+
 /** Dovecot lines from syslog: program `dovecot`. */
 export class DovecotCorrelator implements SyslogCorrelator {
   readonly format = 'dovecot';
@@ -384,6 +396,13 @@ export class DovecotCorrelator implements SyslogCorrelator {
 
   accepts(program: string): boolean {
     return program === 'dovecot';
+  }
+
+  /** Lines of the IMAP, POP3, LMTP and ManageSieve mail processes never hold a fact. */
+  mayMatter(bytes: Buffer, start: number, end: number): boolean {
+    let at = start;
+    if (startsWithBytes(bytes, at, end, DOVECOT_PREFIX)) at += DOVECOT_PREFIX.length;
+    return !OTHER_MAIL_PROCESSES.some((prefix) => startsWithBytes(bytes, at, end, prefix));
   }
 
   line(line: SyslogLine): LineOutcome {

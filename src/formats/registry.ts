@@ -1,5 +1,5 @@
 /**
- * Which reader takes which line. Postfix has its own fast path; the readers here take the
+ * Which reader takes which line. Postfix has its own fast path. The readers here take the
  * lines of the other formats: syslog lines by their program name, and whole files by
  * format detection on their first lines (or `--log-format`).
  */
@@ -74,7 +74,7 @@ export class SyslogReaders {
     this.readers = only === undefined ? all : all.filter((reader) => reader.format === only);
   }
 
-  /** The reader of lines from `program`, or null when no format reads them. */
+  /** Find the reader of lines from `program`; null when no format reads them. */
   readerFor(program: string): SyslogCorrelator | null {
     let reader = this.byProgram.get(program);
     if (reader === undefined) {
@@ -84,7 +84,7 @@ export class SyslogReaders {
     return reader;
   }
 
-  /** The state of every reader, keyed by format. */
+  /** Take the state of every reader, keyed by format. */
   snapshot(): Record<string, unknown> {
     const states: Record<string, unknown> = {};
     for (const reader of this.readers) states[reader.format] = reader.snapshot();

@@ -59,7 +59,7 @@ export class FileFormatLines {
   }
 }
 
-/** The first lines of a block, for format detection. */
+/** Split off the first lines of a block, for format detection. */
 export function firstLines(bytes: Buffer, count = 20): string[] {
   const text = bytes.toString('utf8', 0, Math.min(bytes.length, 16 * 1024));
   return text

@@ -140,6 +140,7 @@ export class LineReader {
     const program = this.lastProgram.read(bytes, h.tagStart, h.tagNameEnd);
     const reader = this.others?.readerFor(program) ?? null;
     if (reader === null) return this.problem('unsupported', 'not a line of a mail program we read');
+    if (reader.mayMatter?.(bytes, h.payloadStart, h.lineEnd) === false) return;
 
     const time = this.time(bytes, h);
     if (Number.isNaN(time)) return;

@@ -1,5 +1,5 @@
 import { Ingest, type FileSummary } from '../ingest/pipeline.js';
-import { resolveSources } from '../sources/files.js';
+import { resolveReadableSources } from '../sources/files.js';
 import { openStore } from '../server/server-file.js';
 import { parseStoreUrl } from '../store/url.js';
 import type { Settings } from '../config.js';
@@ -27,7 +27,11 @@ export async function runIngest(
   files: string[],
   flags: IngestFlags,
 ): Promise<IngestResult> {
-  const sources = await resolveSources(files);
+  const { sources, errors } = await resolveReadableSources(files);
+  if (sources.length === 0 && errors.length > 0) throw errors[0];
+  // The other files are still read; the exit status says that one could not be.
+  for (const error of errors) process.stderr.write(`smtp-auth-report: ${error.message}\n`);
+  if (errors.length > 0) process.exitCode = 1;
   const store = await openStore(parseStoreUrl(settings.store).path);
   const progress = new ProgressBar();
 

@@ -305,10 +305,23 @@ class JobRun {
       await this.writer.add(this.takeBatch(this.byteOffset, true));
       await this.writer.finish();
       return false;
+    } catch (err) {
+      await this.storeReadPart(err);
+      throw err;
     } finally {
       // No write may outlive the read: the next file's queries share the store's connection.
       await this.writer.idle();
     }
+  }
+
+  /**
+   * Store the events of the lines read before a read error (a truncated .gz) with their
+   * checkpoint, so that they count once and belong to this file, not to the next one.
+   */
+  private async storeReadPart(err: unknown): Promise<void> {
+    if ((err as { code?: string }).code !== 'SOURCE_READ_FAILED') return;
+    await this.writer.add(this.takeBatch(this.byteOffset, false));
+    await this.writer.finish();
   }
 
   private async readBlock(block: LineBlock): Promise<void> {

@@ -24,14 +24,39 @@ export interface LogSource {
  * `mail.log.2.gz`, `mail.log.1`, `mail.log`.
  */
 export async function resolveSources(args: string[]): Promise<LogSource[]> {
+  const { sources, errors } = await resolveReadableSources(args);
+  if (errors.length > 0) throw errors[0];
+  return sources;
+}
+
+/**
+ * Expand the file arguments like resolveSources, but return the arguments that cannot be
+ * read as errors beside the sources that can, so that one missing file stops no other.
+ */
+export async function resolveReadableSources(
+  args: string[],
+): Promise<{ sources: LogSource[]; errors: AppError[] }> {
+  const errors: AppError[] = [];
   const paths: string[] = [];
   for (const arg of args) {
-    paths.push(...(await expandArgument(arg)));
+    try {
+      paths.push(...(await expandArgument(arg)));
+    } catch (err) {
+      if (!(err instanceof AppError)) throw err;
+      errors.push(err);
+    }
   }
 
-  const unique = [...new Set(paths)];
-  const sources = await Promise.all(unique.map(describeSource));
-  return sortOldestFirst(sources);
+  const sources: LogSource[] = [];
+  for (const file of new Set(paths)) {
+    try {
+      sources.push(await describeSource(file));
+    } catch (err) {
+      if (!(err instanceof AppError)) throw err;
+      errors.push(err);
+    }
+  }
+  return { sources: sortOldestFirst(sources), errors };
 }
 
 async function expandArgument(arg: string): Promise<string[]> {

@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 
 import { AppError } from '../errors.js';
+import { JournalJsonToSyslog, looksLikeJournalJson } from '../formats/journal.js';
 import type { LogSource } from './files.js';
 
 /** Bytes read per block: large enough that per-block overhead disappears, small for memory. */
@@ -156,13 +157,37 @@ const GZIP_OUTPUT_BYTES = 1024 * 1024;
 const GZIP_INPUT_BYTES = 256 * 1024;
 
 function openStream(source: LogSource): Readable {
-  if (source.path === '-') return process.stdin;
+  if (source.path === '-') return journalAware(process.stdin);
 
   // zlib runs in libuv's thread pool, so decompression overlaps with parsing.
   const raw = createReadStream(source.path, { highWaterMark: GZIP_INPUT_BYTES });
   const gunzip = createGunzip({ chunkSize: GZIP_OUTPUT_BYTES });
   raw.on('error', (err) => gunzip.destroy(err));
   return raw.pipe(gunzip);
+}
+
+/**
+ * Standard input as syslog lines: `journalctl -o json` output is converted entry by entry,
+ * anything else passes through as it is.
+ */
+function journalAware(input: Readable): Readable {
+  const output = new PassThrough();
+  let decided = false;
+  const onData = (chunk: Buffer) => {
+    if (decided) return;
+    decided = true;
+    input.off('data', onData);
+    input.pause();
+    input.unshift(chunk);
+    const target = looksLikeJournalJson(chunk) ? input.pipe(new JournalJsonToSyslog()) : input;
+    input.on('error', (err) => output.destroy(err));
+    target.pipe(output);
+  };
+  input.on('data', onData);
+  input.once('end', () => {
+    if (!decided) output.end();
+  });
+  return output;
 }
 
 /** Hash of the first `length` bytes of the (decompressed) source, and how many there were. */

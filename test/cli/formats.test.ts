@@ -1,5 +1,7 @@
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { gzipSync } from 'node:zlib';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
@@ -177,5 +179,83 @@ describe.skipIf(journalToolsMissing() !== null)('ingest --journal', () => {
       ...ALL_TIME,
     ]);
     expect(JSON.parse(report.stdout).messages).toBe(18);
+  });
+});
+
+describe.skipIf(journalToolsMissing() !== null)('journalctl -o json on standard input', () => {
+  const { dir, cleanup } = tempDir();
+  afterAll(() => cleanup());
+
+  it('reads the entries as syslog lines', () => {
+    const journals = path.join(dir, 'piped');
+    mkdirSync(journals);
+    const lines = readFileSync('samples/postfix/mail.log', 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => line.replace(/^Dec 04 ([\d:]+)/, '2026-12-04T$1Z'));
+    writeJournal(journals, 'mail', lines);
+    const json = execFileSync('journalctl', ['--directory', journals, '-o', 'json'], {
+      encoding: 'utf8',
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    const store = `duckdb:${path.join(dir, 'piped.duckdb')}`;
+    const result = cli(['ingest', '--store', store, '--format', 'json', '-'], { input: json });
+
+    expect(result.status).toBe(0);
+    const [summary] = JSON.parse(result.stdout).files;
+    expect(summary.malformed).toBe(0);
+    expect(summary.messages).toBe(18);
+    expect(summary.failures).toBe(8);
+  });
+});
+
+describe('files that cannot be read', () => {
+  const { dir, cleanup } = tempDir();
+  afterAll(() => cleanup());
+
+  it('reads the other files and exits 1', () => {
+    const store = `duckdb:${path.join(dir, 'missing.duckdb')}`;
+    const missing = path.join(dir, 'missing.log');
+    const args = ['--year', '2026', '--format', 'json', 'samples/postfix/mail.log', missing];
+    const result = cli(['ingest', '--store', store, ...args]);
+
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain(`cannot read ${missing}`);
+    const files = JSON.parse(result.stdout).files;
+    expect(files).toHaveLength(1);
+    expect(files[0].messages).toBe(18);
+  });
+
+  it('stores a truncated .gz once and credits it to that file', () => {
+    const log = readFileSync('samples/postfix/mail.log');
+    const gz = gzipSync(Buffer.concat(Array.from({ length: 400 }, () => log)));
+    const truncated = path.join(dir, 'mail.log.1.gz');
+    writeFileSync(truncated, gz.subarray(0, Math.floor(gz.length / 2)));
+    const other = path.join(dir, 'other.log');
+    writeFileSync(other, 'Dec  4 16:00:00 mail kernel: link up\n');
+    const store = `duckdb:${path.join(dir, 'truncated.duckdb')}`;
+    const args = [
+      'ingest',
+      '--store',
+      store,
+      '--year',
+      '2026',
+      '--format',
+      'json',
+      truncated,
+      other,
+    ];
+    const totals = () =>
+      JSON.parse(cli(['report', '--store', store, '--format', 'json', ...ALL_TIME]).stdout)
+        .messages;
+
+    expect(cli(args).status).toBe(1);
+    const stored = totals();
+    expect(stored).toBeGreaterThan(0);
+
+    // The daily case: the other file grew, and the damaged one is read again.
+    writeFileSync(other, 'Dec  4 16:00:00 mail kernel: link up\nDec  4 16:00:01 mail kernel: x\n');
+    expect(cli(args).status).toBe(1);
+    expect(totals()).toBe(stored);
   });
 });

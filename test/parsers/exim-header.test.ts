@@ -140,3 +140,16 @@ describe('exim log detection', () => {
     expect(looksLikeEximMainLog(lines)).toBe(false);
   });
 });
+
+describe('looksLikeEximMainLog with comments', () => {
+  it('ignores comment lines between log lines', () => {
+    const lines = [
+      '# failJSON: { "time": "2026-12-04T10:00:00" }',
+      '2026-12-04 10:00:00 login authenticator failed for (x) [192.0.2.9]: 535 Incorrect authentication data (set_id=admin)',
+      '# failJSON: { "time": "2026-12-04T10:00:01" }',
+      '2026-12-04 10:00:01 plain authenticator failed for (x) [192.0.2.9]: 535 Incorrect authentication data',
+    ];
+    expect(looksLikeEximMainLog(lines)).toBe(true);
+    expect(looksLikeEximMainLog(lines.filter((line) => line.startsWith('#')))).toBe(false);
+  });
+});

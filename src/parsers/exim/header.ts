@@ -167,7 +167,8 @@ export function looksLikeEximMainLog(firstLines: string[]): boolean {
   let marked = false;
 
   for (const line of firstLines) {
-    if (line.trim() === '') continue;
+    // Comment lines (test files, annotated excerpts) say nothing about the format.
+    if (line.trim() === '' || line.startsWith('#')) continue;
     considered++;
     if (!hasEximTimestamp(line)) continue;
     stamped++;

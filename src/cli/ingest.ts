@@ -29,7 +29,7 @@ export async function runIngest(
 ): Promise<IngestResult> {
   const { sources, errors } = await resolveReadableSources(files);
   if (sources.length === 0 && errors.length > 0) throw errors[0];
-  // The other files are still read; the exit status says that one could not be.
+  // The other files are still read, and the exit status shows that one could not be.
   for (const error of errors) process.stderr.write(`smtp-auth-report: ${error.message}\n`);
   if (errors.length > 0) process.exitCode = 1;
   const store = await openStore(parseStoreUrl(settings.store).path);

@@ -59,8 +59,8 @@ export interface CheckpointedCorrelator {
 export interface SyslogCorrelator extends CheckpointedCorrelator {
   accepts(program: string): boolean;
   /**
-   * Check the message bytes[start, end) before it is decoded; false skips a line that can
-   * hold no fact (Dovecot's IMAP lines in a busy mail.log), which saves decoding it.
+   * Check the message bytes[start, end) before it is decoded. False skips a line that cannot
+   * contain a fact (Dovecot's IMAP lines in a busy mail.log), which saves decoding it.
    */
   mayMatter?(bytes: Buffer, start: number, end: number): boolean;
   line(line: SyslogLine): LineOutcome;

@@ -1,5 +1,5 @@
 /**
- * Which reader takes which line. Postfix has its own fast path. The readers here take the
+ * The choice of reader for each line. Postfix has its own fast path. The readers here take the
  * lines of the other formats: syslog lines by their program name, and whole files by
  * format detection on their first lines (or `--log-format`).
  */

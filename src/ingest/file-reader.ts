@@ -91,7 +91,7 @@ export class CorrelatingReader {
     else this.events.addFailure(event);
   }
 
-  /** The readers of Sendmail, OpenSMTPD and Dovecot lines, made when a job first needs them. */
+  /** Return the readers of Sendmail, OpenSMTPD and Dovecot lines, made when a job first needs them. */
   private syslogReadersFor(job: ReadJob): SyslogReaders {
     if (this.syslogReaders === null) {
       const options = this.readerOptions(job);
@@ -102,7 +102,7 @@ export class CorrelatingReader {
     return this.syslogReaders;
   }
 
-  /** The reader of a file format; one per format and run, so rotated files share state. */
+  /** Return the reader of a file format: one per format and run, so rotated files share state. */
   private fileReaderFor(job: ReadJob, format: LogFormat): FileReader | null {
     let reader = this.fileReaders.get(format);
     if (reader === undefined) {
@@ -155,7 +155,7 @@ export class CorrelatingReader {
     };
   }
 
-  /** The lines reader for a job: a file format's, or the syslog one, from the first lines. */
+  /** Choose the lines reader for a job from its first lines: a file format's, or the syslog one. */
   private linesFor(job: ReadJob, timestamps: TimestampParser, head: Buffer): LinesSink {
     const format = chosenFileFormat(job.logFormat, firstLines(head));
     const fileReader = format === null ? null : this.fileReaderFor(job, format.format);
@@ -199,7 +199,7 @@ export class CorrelatingReader {
   }
 
   /**
-   * The saved state of the other formats' readers, updated with those this run made. Null
+   * Serialise the saved state of the other formats' readers, updated with those this run made. Null
    * while no such reader exists, so that the state of an earlier run is kept as it was.
    */
   private otherSnapshot(): string | null {
@@ -216,7 +216,7 @@ export class CorrelatingReader {
 }
 
 /**
- * The file format to read a file as, or null for syslog. Dovecot writes both syslog lines
+ * Pick the file format to read a file as, or null for syslog. Dovecot writes both syslog lines
  * and files of its own, so `--log-format dovecot` still looks at the lines to tell them apart.
  */
 function chosenFileFormat(forced: LogFormat | undefined, head: string[]): FileFormat | null {
@@ -226,7 +226,7 @@ function chosenFileFormat(forced: LogFormat | undefined, head: string[]): FileFo
   return entry;
 }
 
-/** What JobRun feeds lines to. */
+/** The receiver of the lines that JobRun reads. */
 interface LinesSink {
   readonly counts: LineCounts;
   readLines(bytes: Buffer, start: number, end: number): void;

@@ -135,7 +135,7 @@ export class LineReader {
     }
   }
 
-  /** A line of another program: the reader of its format, if one takes that program. */
+  /** Hand a line of another program to the reader of its format, if one takes that program. */
   private readOther(bytes: Buffer, h: SyslogHeader): void {
     const program = this.lastProgram.read(bytes, h.tagStart, h.tagNameEnd);
     const reader = this.others?.readerFor(program) ?? null;

@@ -80,7 +80,7 @@ async function isFolder(arg: string): Promise<boolean> {
   }
 }
 
-/** A folder is read as Exchange writes it: one SmtpReceive log per hour, `RECV*.LOG`. */
+/** List a folder's logs as Exchange writes them: one SmtpReceive log per hour, `RECV*.LOG`. */
 async function receiveLogsIn(folder: string): Promise<string[]> {
   const files = await listReceiveLogs(folder);
   if (files.length === 0) {

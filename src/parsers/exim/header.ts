@@ -167,7 +167,7 @@ export function looksLikeEximMainLog(firstLines: string[]): boolean {
   let marked = false;
 
   for (const line of firstLines) {
-    // Comment lines (test files, annotated excerpts) say nothing about the format.
+    // Comment lines (test files, annotated excerpts) tell nothing about the format.
     if (line.trim() === '' || line.startsWith('#')) continue;
     considered++;
     if (!hasEximTimestamp(line)) continue;

@@ -6,6 +6,7 @@
  *   npm run bench                1M and 10M lines, plain and gzip, then the HTTP API (bench/api.ts)
  *   npm run bench -- --quick     1M lines only, no HTTP API
  *   npm run bench -- --api-only  the HTTP API only; --rebuild builds its store again
+ *   npm run bench -- --formats   ingest speed of the other formats (bench/formats.ts) only
  */
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -15,6 +16,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import { DEFAULT_MESSAGES, runApiBenchmark } from './api.js';
+import {
+  FORMAT_GENERATOR_VERSION,
+  FORMAT_NAMES,
+  writeFormatLog,
+  type FormatName,
+  type FormatTruth,
+} from './formats.js';
 import { GENERATOR_VERSION, generateLog, gzipFile, truthPathOf } from './generate.js';
 import { Truth, failureKey, messageKey } from './generator/truth.js';
 
@@ -69,21 +77,21 @@ async function main(): Promise<void> {
       'api-only': { type: 'boolean', default: false },
       rebuild: { type: 'boolean', default: false },
       'api-messages': { type: 'string', default: String(DEFAULT_MESSAGES) },
+      formats: { type: 'boolean', default: false },
+      'format-lines': { type: 'string', default: '10000000' },
     },
   });
   checkBuilt();
   await mkdir(OUT_DIR, { recursive: true });
   printMachine();
 
+  if (values.formats)
+    return benchmarkFormats(wholeNumber('--format-lines', values['format-lines']));
+
   if (!values['api-only']) await benchmarkIngest(values.quick);
   if (values.quick && !values['api-only']) return;
 
-  const messages = Number(values['api-messages']);
-  if (!Number.isInteger(messages) || messages < 1000) {
-    throw new Error(
-      `invalid value ${values['api-messages']} for --api-messages: expected a whole number of at least 1000`,
-    );
-  }
+  const messages = wholeNumber('--api-messages', values['api-messages']);
   const failures = await runApiBenchmark({ rebuild: values.rebuild, messages }, machine());
   if (failures.length > 0) {
     process.stdout.write(
@@ -132,6 +140,16 @@ async function benchmarkIngest(quick: boolean): Promise<void> {
     const scope = quick ? ' (throughput targets apply to the 10M-line runs only)' : '';
     process.stdout.write(`\nAll counts exact and all targets met${scope}.\n`);
   }
+}
+
+function wholeNumber(option: string, text: string): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1000) {
+    throw new Error(
+      `invalid value ${text} for ${option}: expected a whole number of at least 1000`,
+    );
+  }
+  return value;
 }
 
 function checkBuilt(): void {
@@ -438,6 +456,179 @@ async function report(store: string, view: string): Promise<unknown[]> {
     maxBuffer: 2 ** 31 - 1,
   });
   return JSON.parse(stdout) as unknown[];
+}
+
+// Other formats -------------------------------------------------------------------------------
+
+/** The speed that Exim and Sendmail logs must reach; the other formats are measured only. */
+const FORMAT_TARGET_LINES_PER_SECOND: Partial<Record<FormatName, number>> = {
+  exim: 1_000_000,
+  sendmail: 1_000_000,
+};
+
+interface FormatMeasurement {
+  format: FormatName;
+  lines: number;
+  bytes: number;
+  seconds: number;
+  cpuSeconds: number | null;
+  peakRssBytes: number | null;
+  loadBefore: number;
+  problems: string[];
+}
+
+/** Writes a log of each format, ingests it, and checks the report against its truth. */
+async function benchmarkFormats(lines: number): Promise<void> {
+  const measurements: FormatMeasurement[] = [];
+  for (const format of FORMAT_NAMES) {
+    const file = path.join(OUT_DIR, 'formats', `${format}-${lines}.log`);
+    const truth = await ensureFormatLog(format, lines, file);
+    process.stderr.write(`ingesting ${path.relative(ROOT, file)} ...\n`);
+    measurements.push(await measureFormat(file, truth));
+  }
+
+  printFormatTable(measurements);
+  const failures = measurements.flatMap((m) => formatFailures(m));
+  await writeFile(
+    path.join(OUT_DIR, 'results-formats.json'),
+    JSON.stringify(
+      { date: new Date().toISOString(), machine: machine(), measurements, failures },
+      null,
+      2,
+    ) + '\n',
+  );
+  if (failures.length > 0) {
+    process.stdout.write(`\nFAILED:\n${failures.map((failure) => `  - ${failure}`).join('\n')}\n`);
+    process.exitCode = 1;
+  } else {
+    process.stdout.write('\nAll counts exact and all format targets met.\n');
+  }
+}
+
+/** Writes the log and its truth unless both are cached from an identical run. */
+async function ensureFormatLog(
+  format: FormatName,
+  lines: number,
+  file: string,
+): Promise<FormatTruth> {
+  const truthPath = `${file}.truth.json`;
+  if (existsSync(file) && existsSync(truthPath)) {
+    const cached = JSON.parse(await readFile(truthPath, 'utf8')) as FormatTruth;
+    if (cached.version === FORMAT_GENERATOR_VERSION && (await stat(file)).size === cached.bytes) {
+      process.stderr.write(`using cached ${path.relative(ROOT, file)}\n`);
+      return cached;
+    }
+  }
+  process.stderr.write(`writing ${path.relative(ROOT, file)} ...\n`);
+  const truth = await writeFormatLog(format, lines, file);
+  await writeFile(truthPath, JSON.stringify(truth) + '\n');
+  return truth;
+}
+
+async function measureFormat(file: string, truth: FormatTruth): Promise<FormatMeasurement> {
+  const storeDir = await mkdtemp(path.join(os.tmpdir(), 'smtp-auth-bench-'));
+  const store = `duckdb:${path.join(storeDir, 'bench.duckdb')}`;
+  try {
+    const args = [CLI, 'ingest', '--store', store, '--timezone', 'UTC'];
+    args.push('--year', String(truth.year), file);
+    const loadBefore = os.loadavg()[0];
+    const run = await runMeasured(args, storeDir);
+    if (run.exitCode !== 0) {
+      throw new Error(`ingest of ${file} exited with ${run.exitCode}:\n${run.stderrTail}`);
+    }
+    return {
+      format: truth.format,
+      lines: truth.lines,
+      bytes: truth.bytes,
+      seconds: run.seconds,
+      cpuSeconds: run.cpuSeconds,
+      peakRssBytes: run.peakRssBytes,
+      loadBefore,
+      problems: await compareFormatTruth(store, truth),
+    };
+  } finally {
+    await rm(storeDir, { recursive: true, force: true });
+  }
+}
+
+interface SummaryJson {
+  messages: number;
+  recipients: number;
+  failures: number;
+  tls: Record<string, number>;
+}
+
+/** Compares the summary and the per-account counts with the truth. */
+async function compareFormatTruth(store: string, truth: FormatTruth): Promise<string[]> {
+  const summary = (await report(store, 'summary')) as unknown as SummaryJson;
+  const problems: string[] = [];
+  for (const key of ['messages', 'recipients', 'failures'] as const) {
+    if (summary[key] !== truth[key])
+      problems.push(`${key}: expected ${truth[key]}, got ${summary[key]}`);
+  }
+  for (const [version, count] of Object.entries(summary.tls)) {
+    const want = truth.tls[version] ?? 0;
+    if (count !== want) problems.push(`messages over ${version}: expected ${want}, got ${count}`);
+  }
+
+  const accounts = (await report(store, 'accounts')) as {
+    account: string;
+    messages: number;
+    recipients: number;
+  }[];
+  const actual = new Map(
+    accounts.map((row) => [row.account, { messages: row.messages, recipients: row.recipients }]),
+  );
+  compareCounts('accounts', new Map(Object.entries(truth.accounts)), actual, problems);
+  return problems;
+}
+
+function formatFailures(m: FormatMeasurement): string[] {
+  const failures = m.problems.map((problem) => `${m.format}: ${problem}`);
+  const target = FORMAT_TARGET_LINES_PER_SECOND[m.format];
+  const speed = m.lines / m.seconds;
+  if (target !== undefined && speed < target) {
+    failures.push(
+      `${m.format}: ${Math.round(speed).toLocaleString('en-US')} lines/s, target ${target.toLocaleString('en-US')}`,
+    );
+  }
+  return failures;
+}
+
+function printFormatTable(measurements: FormatMeasurement[]): void {
+  const headers = [
+    'format',
+    'lines',
+    'MB',
+    'seconds',
+    'lines/s',
+    'CPU s',
+    'peak RSS MiB',
+    'load',
+    'exact',
+  ];
+  const rows = measurements.map((m) => [
+    m.format,
+    m.lines.toLocaleString('en-US'),
+    (m.bytes / 1e6).toFixed(1),
+    m.seconds.toFixed(2),
+    Math.round(m.lines / m.seconds).toLocaleString('en-US'),
+    m.cpuSeconds === null ? 'n/a' : m.cpuSeconds.toFixed(1),
+    m.peakRssBytes === null ? 'n/a' : (m.peakRssBytes / 2 ** 20).toFixed(0),
+    m.loadBefore.toFixed(1),
+    m.problems.length === 0 ? 'yes' : 'NO',
+  ]);
+  const widths = headers.map((header, i) =>
+    Math.max(header.length, ...rows.map((row) => row[i].length)),
+  );
+  const line = (cells: string[]): string =>
+    cells
+      .map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i])))
+      .join('  ') + '\n';
+  process.stdout.write('\n' + line(headers) + line(widths.map((width) => '-'.repeat(width))));
+  for (const row of rows) process.stdout.write(line(row));
+  for (const m of measurements)
+    for (const problem of m.problems) process.stdout.write(`${m.format}: ${problem}\n`);
 }
 
 // Scale ------------------------------------------------------------------------------------

@@ -52,7 +52,11 @@ export class ZoneConverter {
     minute: number,
     second: number,
   ): number {
-    const wall = Date.UTC(year, month, day, hour, minute, second);
+    return this.wallToUtc(Date.UTC(year, month, day, hour, minute, second));
+  }
+
+  /** UTC milliseconds of a wall-clock time given as if it were UTC. */
+  wallToUtc(wall: number): number {
     const hourKey = Math.floor(wall / HOUR_MS);
     let offset = this.offsets.get(hourKey);
     if (offset === undefined) {

@@ -89,6 +89,8 @@ export class SendmailCorrelator implements SyslogCorrelator {
 
   private readonly emit: EmitEvent;
   private servers = new Map<string, ServerState>();
+  /** The values of `servers`, for the prefilter that runs on most lines. */
+  private serverStates: ServerState[] = [];
   private lastEviction = 0;
 
   constructor(options: CorrelatorOptions) {
@@ -97,6 +99,18 @@ export class SendmailCorrelator implements SyslogCorrelator {
 
   accepts(program: string): boolean {
     return SENDMAIL_PROGRAMS.has(program);
+  }
+
+  /**
+   * Skip a `to=` line of a pid without a session before it is decoded. Such a line matters
+   * only when the connection's own process logs it for a message it did not accept (see
+   * aborted), and delivery processes write most lines of a busy Sendmail log.
+   */
+  mayMatter(bytes: Buffer, start: number, end: number, pid: number): boolean {
+    if (!isDeliveryLine(bytes, start, end)) return true;
+    const states = this.serverStates;
+    for (let i = 0; i < states.length; i++) if (states[i].sessions.has(pid)) return true;
+    return false;
   }
 
   line(line: SyslogLine): LineOutcome {
@@ -186,8 +200,7 @@ export class SendmailCorrelator implements SyslogCorrelator {
     record: Extract<SendmailRecord, { type: 'from' }>,
     line: SyslogLine,
   ): LineOutcome {
-    // RFC 3848: the protocol ends in A only when the client authenticated.
-    if (record.proto !== null && !record.proto.endsWith('A')) return 'skipped';
+    // The parser skips the lines whose protocol shows no login.
     const session = this.liveSession(state, line);
     if (!session?.auth) {
       if (record.proto !== null) this.counters.messagesWithoutLogin++;
@@ -245,6 +258,7 @@ export class SendmailCorrelator implements SyslogCorrelator {
     if (!state) {
       state = { sessions: new Map(), tlsLogging: false };
       this.servers.set(server, state);
+      this.serverStates.push(state);
     }
     return state;
   }
@@ -282,9 +296,11 @@ export class SendmailCorrelator implements SyslogCorrelator {
     return session;
   }
 
-  /** Drop sessions idle for longer than the TTL, at most once a minute of log time. */
+  /** Drop sessions idle for longer than the TTL, checked once per quarter of the TTL. */
   private evictStale(now: number): void {
-    if (now - this.lastEviction < 60_000) return;
+    // Sendmail logs no end for most sessions, so a busy server keeps thousands here. A sweep
+    // per quarter of the TTL bounds their number without walking them every minute.
+    if (now - this.lastEviction < SESSION_TTL_MS / 4) return;
     this.lastEviction = now;
 
     for (const state of this.servers.values()) {
@@ -307,6 +323,7 @@ export class SendmailCorrelator implements SyslogCorrelator {
 
   restore(saved: unknown): void {
     this.servers = new Map();
+    this.serverStates = [];
     if (!isRecord(saved) || !Array.isArray(saved.servers)) {
       throw new Error('invalid Sendmail correlator state: expected { version, servers: [] }');
     }
@@ -318,6 +335,7 @@ export class SendmailCorrelator implements SyslogCorrelator {
       const sessions = new Map(entry.sessions.map((session) => [session.pid, session]));
       this.servers.set(entry.server, { sessions, tlsLogging: entry.tlsLogging });
     }
+    this.serverStates = [...this.servers.values()];
   }
 }
 
@@ -372,4 +390,24 @@ function detachRelay(relay: Relay): Relay {
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null;
+}
+
+const COLON = 0x3a;
+const SPACE = 0x20;
+const T = 0x74;
+const O = 0x6f;
+const EQUALS = 0x3d;
+
+/** True for `QUEUEID: to=...`, with a queue id of 12 to 24 letters and digits. */
+function isDeliveryLine(bytes: Buffer, start: number, end: number): boolean {
+  let at = start;
+  while (at < end && at - start <= 24 && isAlphanumeric(bytes[at])) at++;
+  const idLength = at - start;
+  if (idLength < 12 || idLength > 24) return false;
+  if (bytes[at] !== COLON || bytes[at + 1] !== SPACE) return false;
+  return at + 5 <= end && bytes[at + 2] === T && bytes[at + 3] === O && bytes[at + 4] === EQUALS;
+}
+
+function isAlphanumeric(code: number): boolean {
+  return (code >= 48 && code <= 57) || (code >= 65 && code <= 90) || (code >= 97 && code <= 122);
 }

@@ -60,9 +60,10 @@ export interface SyslogCorrelator extends CheckpointedCorrelator {
   accepts(program: string): boolean;
   /**
    * Check the message bytes[start, end) before it is decoded. False skips a line that cannot
-   * contain a fact (Dovecot's IMAP lines in a busy mail.log), which saves decoding it.
+   * contain a fact (Dovecot's IMAP lines in a busy mail.log), which saves decoding it. `pid`
+   * is the syslog tag's process id, -1 when it has none.
    */
-  mayMatter?(bytes: Buffer, start: number, end: number): boolean;
+  mayMatter?(bytes: Buffer, start: number, end: number, pid: number): boolean;
   line(line: SyslogLine): LineOutcome;
 }
 

@@ -407,3 +407,29 @@ describe('sendmail checkpoint state', () => {
     expect(correlator.snapshot()).toEqual({ version: 1, servers: [] });
   });
 });
+
+describe('sendmail line prefilter', () => {
+  const lines = fixture('variants.log').split('\n');
+  const { correlator } = run(lines.slice(0, 12).join('\n'));
+
+  function mayMatter(message: string, pid: number): boolean {
+    const bytes = Buffer.from(message);
+    return correlator.mayMatter(bytes, 0, bytes.length, pid);
+  }
+
+  it('skips the to= lines of processes without a session', () => {
+    expect(mayMatter('x2IGo1ac050001: to=<r1@example.net>, stat=Sent (ok)', 50003)).toBe(false);
+  });
+
+  it('keeps the to= lines of a connection, which abort its transaction', () => {
+    expect(mayMatter('x2IGo1ab050001: to=<r1@example.net>, stat=550 5.7.1 Rejected', 50001)).toBe(
+      true,
+    );
+  });
+
+  it('keeps every other line', () => {
+    expect(mayMatter('x2IGo1ac050001: from=<a@example.org>, size=1, nrcpts=1', 50003)).toBe(true);
+    expect(mayMatter('STARTTLS=server, relay=[192.0.2.1], version=TLSv1.3', 50003)).toBe(true);
+    expect(mayMatter('short: to=<r1@example.net>', 50003)).toBe(true);
+  });
+});

@@ -15,7 +15,8 @@ export interface FeedResult {
 
 /**
  * Feeds syslog text to a correlator the way the ingest pipeline does: the shared header
- * parser splits each line, and only lines whose program the correlator accepts reach it.
+ * parser splits each line, and only lines whose program the correlator accepts and whose
+ * bytes its prefilter passes reach it.
  * `events` must be the array the correlator's `emit` pushes to.
  */
 export function feedSyslog(
@@ -44,12 +45,18 @@ export function feedSyslog(
       ignored++;
       continue;
     }
+    // The pipeline drops the lines that the prefilter rejects; they count as skipped here.
+    const pid = pidOf(bytes, header);
+    if (correlator.mayMatter?.(bytes, header.payloadStart, header.lineEnd, pid) === false) {
+      outcomes.push('skipped');
+      continue;
+    }
     outcomes.push(
       correlator.line({
         time: timestamps.parse(bytes, header),
         server: bytes.toString('utf8', header.hostStart, header.hostEnd),
         program,
-        pid: pidOf(bytes, header),
+        pid,
         message: bytes.toString('utf8', header.payloadStart, header.lineEnd),
       }),
     );

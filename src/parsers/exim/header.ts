@@ -95,8 +95,12 @@ export function messageIdLength(text: string, start: number): number {
  * Read the time stamp, pid and message id of a line; null when the line does not start with
  * an Exim time stamp. `zone` converts time stamps that carry no offset.
  */
-export function parseEximHeader(text: string, zone: ZoneConverter): EximHeader | null {
-  if (!hasEximTimestamp(text)) return null;
+export function parseEximHeader(
+  text: string,
+  zone: ZoneConverter,
+  last: LastStamp = { text: '', wall: 0, zoned: 0 },
+): EximHeader | null {
+  if (!startsWithStamp(text, last)) return null;
 
   let index = 19;
   let millisecond = 0;
@@ -120,7 +124,9 @@ export function parseEximHeader(text: string, zone: ZoneConverter): EximHeader |
 
   if (text.charCodeAt(index) !== SPACE) return null;
   index += 1;
-  const time = wallTime(text, zone, offsetMinutes) + millisecond;
+  const time =
+    (offsetMinutes === null ? zonedTime(last, zone) : last.wall - offsetMinutes * 60_000) +
+    millisecond;
 
   let pid = -1;
   if (text[index] === '[') {
@@ -140,16 +146,40 @@ export function parseEximHeader(text: string, zone: ZoneConverter): EximHeader |
   return { time, pid, messageId, bodyStart: index };
 }
 
-function wallTime(text: string, zone: ZoneConverter, offsetMinutes: number | null): number {
-  const year = numberAt(text, 0, 4);
-  const month = numberAt(text, 5, 2) - 1;
-  const day = numberAt(text, 8, 2);
-  const hour = numberAt(text, 11, 2);
-  const minute = numberAt(text, 14, 2);
-  const second = numberAt(text, 17, 2);
+/**
+ * The time stamp of the line before, so that the lines of one second, which a busy log has
+ * dozens of, are compared with it rather than read digit by digit.
+ */
+export interface LastStamp {
+  /** `YYYY-MM-DD HH:MM:SS`, or '' before the first line. */
+  text: string;
+  /** The stamp read as UTC. */
+  wall: number;
+  /** The stamp converted from the zone, or NaN until a line without an offset needs it. */
+  zoned: number;
+}
 
-  if (offsetMinutes === null) return zone.toUtc(year, month, day, hour, minute, second);
-  return Date.UTC(year, month, day, hour, minute, second) - offsetMinutes * 60_000;
+/** Check that the line starts with a time stamp, and keep that stamp in `last`. */
+function startsWithStamp(text: string, last: LastStamp): boolean {
+  if (last.text !== '' && text.startsWith(last.text)) return true;
+  if (!hasEximTimestamp(text)) return false;
+
+  last.text = text.substring(0, 19);
+  last.wall = Date.UTC(
+    numberAt(text, 0, 4),
+    numberAt(text, 5, 2) - 1,
+    numberAt(text, 8, 2),
+    numberAt(text, 11, 2),
+    numberAt(text, 14, 2),
+    numberAt(text, 17, 2),
+  );
+  last.zoned = NaN;
+  return true;
+}
+
+function zonedTime(last: LastStamp, zone: ZoneConverter): number {
+  if (Number.isNaN(last.zoned)) last.zoned = zone.wallToUtc(last.wall);
+  return last.zoned;
 }
 
 /** Line bodies that only Exim writes, after the time stamp, pid and message id. */

@@ -10,6 +10,8 @@ import { parseRelay, type Relay } from './relay.js';
  * - `AUTH=server, relay=R, authid=USER, mech=PLAIN, bits=0`
  * - `QUEUEID: AUTH failure (LOGIN): authentication failure (-13) SASL(-13): ..., user=U, relay=R`
  * - `QUEUEID: from=<S>, size=N, class=0, nrcpts=K, msgid=<M>, proto=ESMTPSA, daemon=MSA, relay=R`
+ *
+ * A `from=` line whose `proto=` shows no login (ESMTP, ESMTPS) is SKIPPED.
  */
 export type SendmailRecord =
   | { type: 'starttls'; relay: Relay; version: string; cipher: string }
@@ -154,6 +156,10 @@ function parseFrom(queueId: string, text: string): SendmailResult {
   const end = relayAt < 0 ? text.length : relayAt;
   const daemonAt = text.lastIndexOf(', daemon=', end);
   const protoAt = text.lastIndexOf(', proto=', daemonAt < 0 ? end : daemonAt);
+  const proto = protoAt < nrcptsAt ? null : fieldValue(text, protoAt + ', proto='.length);
+  // RFC 3848: the protocol ends in A only when the client authenticated. Inbound mail is
+  // most of a busy log, so its lines stop here.
+  if (proto !== null && !proto.endsWith('A')) return SKIPPED;
   const msgidAt = text.indexOf(', msgid=', nrcptsAt);
 
   return {
@@ -163,7 +169,7 @@ function parseFrom(queueId: string, text: string): SendmailResult {
     size,
     recipients,
     msgid: msgidAt < 0 ? null : fieldValue(text, msgidAt + ', msgid='.length),
-    proto: protoAt < nrcptsAt ? null : fieldValue(text, protoAt + ', proto='.length),
+    proto,
     daemon: daemonAt < nrcptsAt ? null : fieldValue(text, daemonAt + ', daemon='.length),
     relay: relayAt < 0 ? null : parseRelay(text.substring(relayAt + ', relay='.length)),
   };

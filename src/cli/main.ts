@@ -6,18 +6,22 @@ import { Command, CommanderError, Option } from 'commander';
 
 import { loadSettings, ENVIRONMENT } from '../config.js';
 import { AppError, invalidOption } from '../errors.js';
+import { FAILURE_PIVOTS, type FailurePivot } from '../queries/failures.js';
 import type { ReportFilter } from '../queries/filters.js';
 import { openStore } from '../server/server-file.js';
 import type { DuckDBStore } from '../store/duckdb/store.js';
+import { closeReportStore, openReportStore, type ReportStore } from '../store/report-store.js';
 import { DEFAULT_STORE_URL, parseStoreUrl } from '../store/url.js';
 import { checkDate } from '../time.js';
 import { LOG_FORMATS } from '../formats/correlator.js';
+import { DEFAULT_POLL_INTERVAL_MS } from '../ingest/follow.js';
 import { runIngest } from './ingest.js';
 import { DEFAULT_JOURNAL_MATCHES, removeSpools, spoolJournal } from './journal.js';
 import { addInsightsCommand } from './insights.js';
+import { printFailurePivot } from './failures-pivot.js';
 import { addMigrateCommand } from './migrate.js';
 import { checkChoice, FORMATS, printReport, VIEWS } from './report.js';
-import { addServeOptions, checkServeFlags } from './serve-options.js';
+import { addAlertOptions, addServeOptions, checkServeFlags } from './serve-options.js';
 
 /** The server and its dependencies load only for the commands that serve. */
 async function runServe(...args: Parameters<typeof import('./serve.js').runServe>): Promise<void> {
@@ -52,6 +56,29 @@ function parseYear(value: string): number {
   return year;
 }
 
+/** Parse `--poll-interval` seconds into milliseconds. */
+function parseInterval(value: string): number {
+  const seconds = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value) || seconds < 0.1 || seconds > 3600) {
+    throw invalidOption('--poll-interval', value, 'expected seconds from 0.1 to 3600, such as 2');
+  }
+  return Math.round(seconds * 1000);
+}
+
+/** `--follow` reads files that grow: standard input and the journal have no place to poll. */
+function checkFollowFiles(files: string[], journal: boolean | undefined): void {
+  if (journal) {
+    throw invalidOption(
+      '--follow',
+      true,
+      'it cannot be used with --journal; run ingest --journal from a timer',
+    );
+  }
+  if (files.includes('-')) {
+    throw invalidOption('--follow', '-', 'standard input cannot be followed; name the log files');
+  }
+}
+
 function reportFilter(options: Record<string, string | undefined>, timeZone: string): ReportFilter {
   const from = options.from === undefined ? undefined : checkDate(options.from, '--from');
   const to = options.to === undefined ? undefined : checkDate(options.to, '--to');
@@ -66,6 +93,15 @@ function reportFilter(options: Record<string, string | undefined>, timeZone: str
     search: options.search,
     timeZone,
   };
+}
+
+/** `--by` pivots the failures view only. */
+function failurePivotOption(view: string, by: string | undefined): FailurePivot | undefined {
+  if (by === undefined) return undefined;
+  if (view !== 'failures') {
+    throw invalidOption('--by', by, 'it applies to --view failures only; add --view failures');
+  }
+  return checkChoice('--by', by, FAILURE_PIVOTS);
 }
 
 function addIngestOptions(command: Command): Command {
@@ -130,6 +166,22 @@ export function buildProgram(): Command {
       '--journal-directory <dir>',
       'read journal files from this folder (journalctl --directory)',
     )
+    .option(
+      '--follow',
+      'keep reading the files as they grow and are rotated, until SIGINT or SIGTERM',
+    )
+    .option(
+      '--poll-interval <seconds>',
+      `seconds between two checks of the files with --follow (default: ${DEFAULT_POLL_INTERVAL_MS / 1000})`,
+    )
+    .option(
+      '--ingest-host <name>',
+      'ClickHouse only: the host name in event ids and checkpoints (default: --server-name, else this host name)',
+    )
+    .option(
+      '--spool-dir <dir>',
+      'ClickHouse only: folder of the batches not yet stored and of the checkpoints (default: under ./data/clickhouse-spool)',
+    )
     .action(async (files: string[], options) => {
       const settings = loadSettings(options);
       if (files.length === 0 && !options.journal) {
@@ -139,11 +191,17 @@ export function buildProgram(): Command {
           'name at least one log file, or - for standard input, or use --journal',
         );
       }
+      if (options.follow) checkFollowFiles(files, options.journal);
       const flags = {
         year: options.year === undefined ? undefined : parseYear(options.year),
         serverName: options.serverName,
         logFormat: options.logFormat,
         format: options.format,
+        follow: Boolean(options.follow),
+        pollIntervalMs:
+          options.pollInterval === undefined ? undefined : parseInterval(options.pollInterval),
+        ingestHost: options.ingestHost,
+        spoolDir: options.spoolDir,
       };
       if (!options.journal) {
         await runIngest(settings, files, flags);
@@ -166,12 +224,22 @@ export function buildProgram(): Command {
     .addOption(timezoneOption())
     .option('--view <view>', `one of ${VIEWS.join(', ')}`, 'summary')
     .option('--format <format>', `one of ${FORMATS.join(', ')}`, 'text')
+    .option(
+      '--by <key>',
+      `with --view failures: failed logins per ${FAILURE_PIVOTS.join(', ')}, ` +
+        'largest first (default: one row per day, username, IP, mechanism, TLS and server)',
+    )
     .action(async (options) => {
       const settings = loadSettings(options);
       const view = checkChoice('--view', options.view, VIEWS);
       const format = checkChoice('--format', options.format, FORMATS);
+      const by = failurePivotOption(view, options.by);
       const filter = reportFilter(options, settings.timeZone);
-      await withStore(settings.store, (store) => printReport(store, filter, view, format));
+      if (by) {
+        await withStore(settings.store, (store) => printFailurePivot(store, filter, by, format));
+      } else {
+        await withReportStore(settings.store, (store) => printReport(store, filter, view, format));
+      }
     });
 
   addServeOptions(
@@ -206,11 +274,13 @@ export function buildProgram(): Command {
       await runServe(settings, serveFlags);
     });
 
-  addServeOptions(
-    addIngestOptions(
-      program
-        .command('serve')
-        .description('serve the web UI and HTTP API over the store until SIGINT or SIGTERM'),
+  addAlertOptions(
+    addServeOptions(
+      addIngestOptions(
+        program
+          .command('serve')
+          .description('serve the web UI and HTTP API over the store until SIGINT or SIGTERM'),
+      ),
     ),
   )
     .option(
@@ -225,6 +295,9 @@ export function buildProgram(): Command {
         follow: options.follow ?? [],
         year: options.year === undefined ? undefined : parseYear(options.year),
         serverName: options.serverName,
+        alertWebhook: options.alertWebhook,
+        alertMinSeverity: options.alertMinSeverity,
+        alertInterval: options.alertInterval,
       });
     });
 
@@ -247,6 +320,19 @@ async function withStore<T>(url: string, work: (store: DuckDBStore) => Promise<T
     return await work(store);
   } finally {
     store.close();
+  }
+}
+
+/** Open a store of either kind for the report views, run `work` on it, and close it. */
+async function withReportStore<T>(
+  url: string,
+  work: (store: ReportStore) => Promise<T>,
+): Promise<T> {
+  const store = await openReportStore(url);
+  try {
+    return await work(store);
+  } finally {
+    await closeReportStore(store);
   }
 }
 

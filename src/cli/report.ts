@@ -7,7 +7,7 @@ import type { Period, ReportFilter } from '../queries/filters.js';
 import { querySummary, type Summary } from '../queries/summary.js';
 import { queryTlsByAccount } from '../queries/tls.js';
 import { queryVolume } from '../queries/volume.js';
-import type { DuckDBStore } from '../store/duckdb/store.js';
+import type { ReportStore } from '../store/report-store.js';
 import { csvLine, textTable, type Cell } from './format.js';
 
 export const VIEWS = ['summary', 'volume', 'tls', 'accounts', 'failures', 'details'] as const;
@@ -42,7 +42,7 @@ async function writeOut(text: string): Promise<void> {
 
 /** Print one report view. Only data goes to standard output in json and csv. */
 export async function printReport(
-  store: DuckDBStore,
+  store: ReportStore,
   filter: ReportFilter,
   view: View,
   format: Format,
@@ -62,7 +62,7 @@ export async function printReport(
 }
 
 async function buildTable(
-  store: DuckDBStore,
+  store: ReportStore,
   filter: ReportFilter,
   view: Exclude<View, 'details' | 'summary'>,
 ): Promise<Table> {
@@ -209,7 +209,7 @@ function warnTlsLogging(summary: Summary): void {
 }
 
 async function printDetails(
-  store: DuckDBStore,
+  store: ReportStore,
   filter: ReportFilter,
   format: Format,
 ): Promise<void> {

@@ -22,6 +22,34 @@ export interface ServeFlags {
   follow: string[];
   year?: number;
   serverName?: string;
+  /** Webhook for new signals; the environment's ALERT_WEBHOOK_ENV when not given. */
+  alertWebhook?: string;
+  /** Signals below this severity are not sent; all by default. */
+  alertMinSeverity?: string;
+  /** Seconds between signal computations after new log lines, as given on the command line. */
+  alertInterval?: string;
+}
+
+/** Default of --alert-interval: one computation per half minute of a growing log at most. */
+export const DEFAULT_ALERT_INTERVAL_SECONDS = 30;
+
+/** Add the options of `serve --alert-webhook`. */
+export function addAlertOptions(command: Command): Command {
+  return command
+    .option(
+      '--alert-webhook <url>',
+      'POST the open signals as JSON to this URL at start, then each new or escalated one ' +
+        'found after new log lines of --follow (env SMTP_AUTH_REPORT_ALERT_WEBHOOK)',
+    )
+    .option(
+      '--alert-min-severity <severity>',
+      'send only signals at or above: low, medium, high, critical (default: low)',
+    )
+    .option(
+      '--alert-interval <seconds>',
+      'compute the signals at most once per this many seconds after new log lines ' +
+        `(default: ${DEFAULT_ALERT_INTERVAL_SECONDS})`,
+    );
 }
 
 /** Add the options that `serve` and `run` share. */

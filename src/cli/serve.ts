@@ -5,6 +5,13 @@ import { pino, type Logger } from 'pino';
 
 import type { Settings } from '../config.js';
 import { AppError, invalidOption } from '../errors.js';
+import { DEFAULT_INSIGHT_SETTINGS } from '../insights/settings.js';
+import {
+  checkAlertFlags,
+  startAlerts,
+  type AlertConfig,
+  type ServeAlerts,
+} from '../server/alerts.js';
 import { buildServer } from '../server/app.js';
 import { FOLLOW_INTERVAL_MS, LogFollower } from '../server/follow.js';
 import { formatListen, serverUrl, type ListenAddress } from '../server/listen.js';
@@ -13,7 +20,12 @@ import { resolveSources } from '../sources/files.js';
 import { ensureRollups, REFRESH_MEMORY_MIB } from '../store/duckdb/rollups.js';
 import type { DuckDBStore } from '../store/duckdb/store.js';
 import { parseStoreUrl } from '../store/url.js';
-import { checkServeFlags, type ServeFlags } from './serve-options.js';
+import { ALERT_WEBHOOK_ENV } from './insights.js';
+import {
+  checkServeFlags,
+  DEFAULT_ALERT_INTERVAL_SECONDS,
+  type ServeFlags,
+} from './serve-options.js';
 
 /** How long shutdown waits for a running follow ingest before exiting without it. */
 const STOP_INGEST_WAIT_MS = 5000;
@@ -32,6 +44,12 @@ const SERVE_MEMORY_MIB = REFRESH_MEMORY_MIB;
  */
 export async function runServe(settings: Settings, flags: ServeFlags): Promise<void> {
   const { token, listen } = checkServeFlags(flags);
+  const alertConfig = checkAlertFlags({
+    url: flags.alertWebhook ?? process.env[ALERT_WEBHOOK_ENV],
+    minSeverity: flags.alertMinSeverity,
+    intervalSeconds: flags.alertInterval,
+    defaultIntervalSeconds: DEFAULT_ALERT_INTERVAL_SECONDS,
+  });
   if (flags.follow.length > 0) await resolveSources(flags.follow);
 
   const storePath = parseStoreUrl(settings.store).path;
@@ -58,11 +76,13 @@ export async function runServe(settings: Settings, flags: ServeFlags): Promise<v
   process.stderr.write(`smtp-auth-report: serving the report at ${url}\n`);
   log.info({ url, store: storePath, tokenRequired: token !== undefined }, 'server started');
 
-  const follower = startFollower(store, settings, flags, log);
+  const alerts = alertConfig && startServeAlerts(store, alertConfig, settings, log);
+  const follower = startFollower(store, settings, flags, log, alerts);
   const signal = await nextSignal();
 
   log.info({ signal }, 'server stopping');
   const ingestStopped = await stopFollower(follower, log);
+  await alerts?.stop();
   await app.close();
   // An ingest still running uses the connection, so the store is left open. Exiting drops
   // the uncommitted batch, which the next ingest reads again from the last checkpoint.
@@ -114,13 +134,36 @@ function listenError(err: NodeJS.ErrnoException, listen: ListenAddress): Error {
   return fix ? invalidOption('--listen', formatListen(listen), fix) : err;
 }
 
+function startServeAlerts(
+  store: DuckDBStore,
+  config: AlertConfig,
+  settings: Settings,
+  log: Logger,
+): ServeAlerts {
+  const alerts = startAlerts(store, config, {
+    timeZone: settings.timeZone,
+    settings: DEFAULT_INSIGHT_SETTINGS,
+    log,
+  });
+  log.info(
+    { webhook: new URL(config.url).origin, minSeverity: config.minSeverity },
+    'sending insights alerts',
+  );
+  return alerts;
+}
+
 function startFollower(
   store: DuckDBStore,
   settings: Settings,
   flags: ServeFlags,
   log: Logger,
+  alerts: ServeAlerts | null,
 ): LogFollower | undefined {
-  if (flags.follow.length === 0) return undefined;
+  if (flags.follow.length === 0) {
+    // Nothing new arrives: the open signals are sent once.
+    alerts?.start();
+    return undefined;
+  }
 
   const follower = new LogFollower(
     store,
@@ -128,6 +171,7 @@ function startFollower(
     { timeZone: settings.timeZone, year: flags.year, serverName: flags.serverName },
     log,
   );
+  if (alerts) follower.afterPoll = alerts.afterPoll;
   follower.start();
   log.info({ files: flags.follow, intervalMs: FOLLOW_INTERVAL_MS }, 'following logs');
   return follower;

@@ -17,7 +17,8 @@ import {
 import { TimestampParser } from '../parsers/syslog.js';
 import type { LogSource } from '../sources/files.js';
 import { readBlocks, type LineBlock } from '../sources/reader.js';
-import { EventColumnsBuilder, type EventColumns } from './event-columns.js';
+import { ColumnsCollector, type EventCollector } from './collectors.js';
+import type { EventColumns } from './event-columns.js';
 import { FileFormatLines, firstLines } from './format-lines.js';
 import { LineReader, type LineCounts } from './lines.js';
 
@@ -37,11 +38,18 @@ export interface ReadJob {
   batchBytes: number;
   /** The format named with `--log-format`; detected from the first lines when absent. */
   logFormat?: LogFormat;
+  /** Stops the reading at the next line end once aborted; what was read is stored. */
+  signal?: AbortSignal;
 }
 
-/** Events of a stretch of lines, with the checkpoint and correlator state after them. */
-export interface ReadBatch {
-  events: EventColumns;
+/**
+ * Events of a stretch of lines, with the checkpoint and correlator state after them. The
+ * events have the form of the reader's collector: columns for DuckDB by default.
+ */
+export interface ReadBatch<E = EventColumns> {
+  events: E;
+  messageCount: number;
+  failureCount: number;
   byteOffset: number;
   lineCount: number;
   /** Correlator state as JSON; null when the job is not checkpointed. */
@@ -72,24 +80,31 @@ export interface ReadResult {
  * reader serves all files of a run, so a session or queue id that spans a rotation is
  * counted once.
  */
-export class CorrelatingReader {
+export class CorrelatingReader<E = EventColumns> {
   private readonly correlator: PostfixCorrelator;
-  private readonly events = new EventColumnsBuilder();
+  private readonly collector: EventCollector<E>;
   private syslogReaders: SyslogReaders | null = null;
   private readonly fileReaders = new Map<LogFormat, FileReader>();
+  /** The lines of the job being read, which know the offset of the current line. */
+  private lines: FormatSwitch | null = null;
 
+  /** `collector` defaults to columns for DuckDB; E must then be EventColumns. */
   constructor(
     state: PostfixState | null,
     private readonly otherState: OtherFormatsState | null = null,
+    collector?: EventCollector<E>,
   ) {
+    this.collector = collector ?? (new ColumnsCollector() as unknown as EventCollector<E>);
     this.correlator = new PostfixCorrelator((event) => this.add(event));
     if (state) this.correlator.restore(state);
   }
 
   private add(event: ReportEvent): void {
-    if (event.kind === 'message') this.events.addMessage(event);
-    else this.events.addFailure(event);
+    this.collector.add(event, this.lineOffset);
   }
+
+  /** Returns the byte offset of the line being read: the line that completed an event. */
+  private readonly lineOffset = (): number => this.lines?.lineOffset() ?? 0;
 
   /** Return the readers of Sendmail, OpenSMTPD and Dovecot lines, made when a job first needs them. */
   private syslogReadersFor(job: ReadJob): SyslogReaders {
@@ -131,7 +146,7 @@ export class CorrelatingReader {
 
   async read(
     job: ReadJob,
-    onBatch: (batch: ReadBatch) => Promise<void>,
+    onBatch: (batch: ReadBatch<E>) => Promise<void>,
     onProgress: (bytesDone: number) => void,
   ): Promise<ReadResult> {
     const timestamps = new TimestampParser({
@@ -140,6 +155,7 @@ export class CorrelatingReader {
       referenceMs: job.source.mtimeMs,
     });
     const lines = new FormatSwitch(job, (bytes) => this.linesFor(job, timestamps, bytes));
+    this.lines = lines;
     const before = { ...this.correlator.counters };
     const run = new JobRun(job, lines, new BatchWriter(onBatch), onProgress, (byteOffset, final) =>
       this.takeBatch(job, byteOffset, lines.counts.lines, final),
@@ -185,12 +201,12 @@ export class CorrelatingReader {
     byteOffset: number,
     lineCount: number,
     final: boolean,
-  ): ReadBatch {
+  ): ReadBatch<E> {
     // Standard input keeps no state, so what waits for later lines is emitted at its end.
     if (final && !job.checkpointed)
       for (const reader of this.fileReaders.values()) reader.finish?.();
     return {
-      events: this.events.take(),
+      ...this.collector.take(),
       byteOffset,
       lineCount,
       state: job.checkpointed ? JSON.stringify(this.correlator.snapshot()) : null,
@@ -229,6 +245,8 @@ function chosenFileFormat(forced: LogFormat | undefined, head: string[]): FileFo
 /** The receiver of the lines that JobRun reads. */
 interface LinesSink {
   readonly counts: LineCounts;
+  /** Index in the current bytes of the line being read. */
+  readonly lineStart: number;
   readLines(bytes: Buffer, start: number, end: number): void;
   formats(): LogFormat[];
 }
@@ -238,6 +256,8 @@ interface LinesSink {
  * first lines of the file (or, on resumption, the first lines after the checkpoint).
  */
 class FormatSwitch implements LinesSink {
+  /** Offset in the file of the bytes being read. */
+  blockOffset = 0;
   private chosen: LinesSink | null = null;
 
   constructor(
@@ -254,6 +274,15 @@ class FormatSwitch implements LinesSink {
         problems: [],
       }
     );
+  }
+
+  get lineStart(): number {
+    return this.chosen?.lineStart ?? 0;
+  }
+
+  /** Returns the offset in the file of the line being read. */
+  lineOffset(): number {
+    return this.blockOffset + this.lineStart;
   }
 
   readLines(bytes: Buffer, start: number, end: number): void {
@@ -276,17 +305,17 @@ const NEWLINE = 10;
  * event loop gets a turn. In that turn a store query that finished on another thread starts
  * the next one, and a server in the same process handles requests.
  */
-class JobRun {
+class JobRun<E> {
   byteOffset: number;
   private unsaved = 0;
   private reported = 0;
 
   constructor(
     private readonly job: ReadJob,
-    private readonly lines: LinesSink,
-    private readonly writer: BatchWriter,
+    private readonly lines: FormatSwitch,
+    private readonly writer: BatchWriter<E>,
     private readonly onProgress: (bytesDone: number) => void,
-    private readonly takeBatch: (byteOffset: number, final: boolean) => ReadBatch,
+    private readonly takeBatch: (byteOffset: number, final: boolean) => ReadBatch<E>,
   ) {
     this.byteOffset = job.startOffset;
   }
@@ -300,7 +329,7 @@ class JobRun {
           await this.writer.finish();
           return true;
         }
-        await this.readBlock(block);
+        if (await this.readBlock(block)) break;
       }
       await this.writer.add(this.takeBatch(this.byteOffset, true));
       await this.writer.finish();
@@ -324,8 +353,10 @@ class JobRun {
     await this.writer.finish();
   }
 
-  private async readBlock(block: LineBlock): Promise<void> {
+  /** Read a block slice by slice; true when the job's signal stopped it at a slice end. */
+  private async readBlock(block: LineBlock): Promise<boolean> {
     const { bytes } = block;
+    this.lines.blockOffset = block.offset;
     let start = 0;
     while (start < bytes.length) {
       const end = this.sliceEnd(bytes, start);
@@ -341,7 +372,9 @@ class JobRun {
       } else {
         await new Promise((resolve) => setImmediate(resolve));
       }
+      if (this.job.signal?.aborted) return true;
     }
+    return false;
   }
 
   /** Find where the slice from `start` ends: after the first newline past SLICE_BYTES. */
@@ -370,16 +403,16 @@ const MAX_QUEUED_BATCHES = 3;
  * Stores batches one at a time, in order, while reading goes on, so that parsing and DuckDB
  * (which runs its queries on libuv's thread pool) use two cores.
  */
-class BatchWriter {
+class BatchWriter<E> {
   private last: Promise<void> = Promise.resolve();
   private readonly queue: Promise<void>[] = [];
   private failed = false;
   private error: unknown;
 
-  constructor(private readonly onBatch: (batch: ReadBatch) => Promise<void>) {}
+  constructor(private readonly onBatch: (batch: ReadBatch<E>) => Promise<void>) {}
 
   /** Queue `batch` to be stored after the batches before it; throws if one of them failed. */
-  async add(batch: ReadBatch): Promise<void> {
+  async add(batch: ReadBatch<E>): Promise<void> {
     if (this.queue.length >= MAX_QUEUED_BATCHES) await this.queue.shift();
     if (this.failed) throw this.error;
 

@@ -14,6 +14,8 @@ const MAX_PROBLEM_TEXT = 200;
  */
 export class FileFormatLines {
   readonly counts: LineCounts = { lines: 0, unsupported: 0, malformed: 0, problems: [] };
+  /** Index in the current bytes of the line being read (see LineReader.lineStart). */
+  lineStart = 0;
 
   constructor(
     private readonly correlator: FileCorrelator,
@@ -32,6 +34,7 @@ export class FileFormatLines {
       if (lineEnd > lineStart && bytes[lineEnd - 1] === CARRIAGE_RETURN) lineEnd--;
 
       this.counts.lines++;
+      this.lineStart = lineStart;
       if (lineEnd > lineStart) {
         const text = bytes.toString('utf8', lineStart, lineEnd);
         this.count(this.correlator.line(text), text);
@@ -46,7 +49,7 @@ export class FileFormatLines {
     const kind = outcome === 'unsupported' ? 'unsupported' : 'malformed';
     const reason =
       outcome === 'unsupported'
-        ? `not a ${this.correlator.format} line we read`
+        ? `${this.correlator.format} line of a kind we do not read`
         : outcome.malformed;
     this.counts[kind]++;
     if (this.counts.problems.length >= MAX_PROBLEMS) return;

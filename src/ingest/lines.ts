@@ -53,6 +53,11 @@ const CARRIAGE_RETURN = 13;
  */
 export class LineReader {
   readonly counts: LineCounts = { lines: 0, unsupported: 0, malformed: 0, problems: [] };
+  /**
+   * Index in the current bytes of the line being read, so that an event can be placed at the
+   * line that completed it.
+   */
+  lineStart = 0;
   /** A Postfix line was read, for the format the ingest summary names. */
   sawPostfix = false;
   /** The other formats whose readers took lines of this file. */
@@ -92,6 +97,7 @@ export class LineReader {
       if (lineEnd > lineStart && bytes[lineEnd - 1] === CARRIAGE_RETURN) lineEnd--;
 
       this.counts.lines++;
+      this.lineStart = lineStart;
       if (lineEnd > lineStart) this.readLine(bytes, lineStart, lineEnd);
       lineStart = next + 1;
     }
@@ -140,7 +146,8 @@ export class LineReader {
     const program = this.lastProgram.read(bytes, h.tagStart, h.tagNameEnd);
     const reader = this.others?.readerFor(program) ?? null;
     if (reader === null) return this.problem('unsupported', 'not a line of a mail program we read');
-    if (reader.mayMatter?.(bytes, h.payloadStart, h.lineEnd) === false) return;
+    const pid = pidOf(bytes, h);
+    if (reader.mayMatter?.(bytes, h.payloadStart, h.lineEnd, pid) === false) return;
 
     const time = this.time(bytes, h);
     if (Number.isNaN(time)) return;
@@ -148,7 +155,7 @@ export class LineReader {
       time,
       server: this.server(bytes, h),
       program,
-      pid: pidOf(bytes, h),
+      pid,
       message: bytes.toString('utf8', h.payloadStart, h.lineEnd),
     });
     this.countOther(outcome, reader.format);
@@ -159,7 +166,8 @@ export class LineReader {
       this.otherFormats.add(format);
       return;
     }
-    if (outcome === 'unsupported') this.problem('unsupported', `not a ${format} line we read`);
+    if (outcome === 'unsupported')
+      this.problem('unsupported', `${format} line of a kind we do not read`);
     else this.problem('malformed', outcome.malformed);
   }
 

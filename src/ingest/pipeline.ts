@@ -11,6 +11,7 @@ import {
   type ReadJob,
 } from './file-reader.js';
 import type { LineProblem } from './lines.js';
+import { targetOf, type AnyTarget, type IngestTarget } from './targets.js';
 
 /** Commit a batch after this many bytes, so an interrupted ingest repeats little work. */
 export const DEFAULT_BATCH_BYTES = 64 * 1024 * 1024;
@@ -27,6 +28,11 @@ export interface IngestOptions {
   /** Read every file as this format (`--log-format`) instead of detecting it. */
   logFormat?: LogFormat;
   onProgress?: (source: LogSource, bytesDone: number) => void;
+  /**
+   * Stops the ingest at the next line end once aborted: the lines read so far are stored
+   * with their checkpoint, and the files not yet begun are skipped.
+   */
+  signal?: AbortSignal;
 }
 
 /** The per-file ingest summary. */
@@ -57,17 +63,21 @@ export interface FileSummary {
  * Ingests log files into the store, each from its checkpoint. Files share one correlator,
  * restored from the store, so a session or queue id that spans a rotation is counted once.
  * This thread reads and correlates while DuckDB stores the previous batch on a thread of
- * libuv's pool (see CorrelatingReader).
+ * libuv's pool (see CorrelatingReader). The store is a DuckDB store, or the target of a
+ * ClickHouse writer (ClickHouseTarget).
  */
 export class Ingest {
   private runId = 0;
   private tlsLogging = new Set<string>();
   private backendErrors = 0;
+  private readonly store: IngestTarget<unknown>;
 
   constructor(
-    private readonly store: DuckDBStore,
+    store: DuckDBStore | AnyTarget,
     private readonly options: IngestOptions,
-  ) {}
+  ) {
+    this.store = targetOf(store);
+  }
 
   async run(sources: LogSource[]): Promise<FileSummary[]> {
     this.runId = await this.store.startRun();
@@ -81,14 +91,17 @@ export class Ingest {
 
     const savedOthers = await this.store.loadState(OTHER_STATE_FORMAT);
     const others = savedOthers ? (JSON.parse(savedOthers) as OtherFormatsState) : null;
-    const reader = new CorrelatingReader(state, others);
+    const reader = this.newReader(state, others);
     await this.store.setIngestThreads(true);
     try {
-      for (const source of files) summaries.push(await this.ingestOrReport(reader, source));
+      for (const source of files) {
+        if (this.options.signal?.aborted) break;
+        summaries.push(await this.ingestOrReport(reader, source));
+      }
 
       // Standard input has no checkpoint, so it gets a correlator of its own and saves none.
       for (const source of stdin) {
-        summaries.push(await this.ingestStdin(new CorrelatingReader(null), source));
+        summaries.push(await this.ingestStdin(this.newReader(null, null), source));
       }
     } finally {
       await this.store.setIngestThreads(false);
@@ -97,6 +110,13 @@ export class Ingest {
     await this.store.settleNoTlsLine(this.tlsLogging);
     await this.store.finishRun(this.runId);
     return summaries;
+  }
+
+  private newReader(
+    state: PostfixState | null,
+    others: OtherFormatsState | null,
+  ): CorrelatingReader<unknown> {
+    return new CorrelatingReader(state, others, this.store.newCollector());
   }
 
   /** Servers whose logs show TLS lines; TLS versions stay unknown for the others. */
@@ -112,7 +132,10 @@ export class Ingest {
    * Ingest one file; a file that fails part-way (a truncated .gz) is reported in its
    * summary, and the other files are still read.
    */
-  private async ingestOrReport(reader: CorrelatingReader, source: LogSource): Promise<FileSummary> {
+  private async ingestOrReport(
+    reader: CorrelatingReader<unknown>,
+    source: LogSource,
+  ): Promise<FileSummary> {
     const started = performance.now();
     try {
       return await this.ingestFile(reader, source);
@@ -130,7 +153,10 @@ export class Ingest {
     }
   }
 
-  private async ingestFile(reader: CorrelatingReader, source: LogSource): Promise<FileSummary> {
+  private async ingestFile(
+    reader: CorrelatingReader<unknown>,
+    source: LogSource,
+  ): Promise<FileSummary> {
     const started = performance.now();
     const checkpoint = await this.findCheckpoint(source);
     const head = await fingerprint(source);
@@ -149,7 +175,10 @@ export class Ingest {
     return this.readSource(reader, source, started, current, true);
   }
 
-  private async ingestStdin(reader: CorrelatingReader, source: LogSource): Promise<FileSummary> {
+  private async ingestStdin(
+    reader: CorrelatingReader<unknown>,
+    source: LogSource,
+  ): Promise<FileSummary> {
     const started = performance.now();
     const current: SourceCheckpoint = {
       id: await this.store.newSourceId(),
@@ -163,7 +192,7 @@ export class Ingest {
   }
 
   private async readSource(
-    reader: CorrelatingReader,
+    reader: CorrelatingReader<unknown>,
     source: LogSource,
     started: number,
     current: SourceCheckpoint,
@@ -184,12 +213,13 @@ export class Ingest {
       serverName: this.options.serverName,
       batchBytes: this.options.batchBytes ?? DEFAULT_BATCH_BYTES,
       logFormat: this.options.logFormat,
+      signal: this.options.signal,
     };
-    const store = async (batch: ReadBatch) => {
+    const store = async (batch: ReadBatch<unknown>) => {
       current.byteOffset = batch.byteOffset;
       current.lineCount = batch.lineCount;
-      messages += batch.events.messageCount;
-      failures += batch.events.failureCount;
+      messages += batch.messageCount;
+      failures += batch.failureCount;
       await this.store.writeBatch({
         events: batch.events,
         sourceId: current.id,
@@ -276,7 +306,7 @@ export class Ingest {
   }
 }
 
-function savedStates(batch: ReadBatch): { format: string; json: string }[] {
+function savedStates(batch: ReadBatch<unknown>): { format: string; json: string }[] {
   const states = [];
   if (batch.state !== null) states.push({ format: STATE_FORMAT, json: batch.state });
   if (batch.otherState !== null)

@@ -9,12 +9,15 @@ export interface MonitorOptions {
   minSeverity: Severity;
   /** Batches arriving within this time share one computation. */
   debounceMs: number;
-  /** Send the signals found by the first computation too; off, they only become known. */
+  /**
+   * Send the signals found by the first computation too, as one `open-signals` request;
+   * off, they only become known.
+   */
   alertExisting?: boolean;
   logger?: WebhookLogger;
 }
 
-/** The body of each webhook request. */
+/** The body of a webhook request about one signal. */
 export interface SignalAlert {
   /**
    * `new` for a signal not sent before, `escalated` when its severity rose, `open` from
@@ -24,12 +27,19 @@ export interface SignalAlert {
   signal: Signal;
 }
 
+/** The one request of the first computation with `alertExisting`: every open signal. */
+export interface OpenSignalsAlert {
+  event: 'open-signals';
+  signals: Signal[];
+}
+
 /**
  * Recomputes the signals after ingests and sends the new and escalated ones to a webhook.
  * An ingest calls `ingested()` after each committed batch and goes on at once: the
  * computation runs later, at most once per `debounceMs`, and the sender queues the requests.
  * A signal is sent again only when its severity rises; the ones already sent are kept in
- * memory, so a restart sends nothing for signals open before it unless `alertExisting`.
+ * memory, so a restart sends nothing for signals open before it unless `alertExisting`, which
+ * sends them all in one request, so that a receiver is not flooded at every restart.
  */
 export class InsightsMonitor {
   private readonly sent = new Map<string, Severity>();
@@ -49,6 +59,16 @@ export class InsightsMonitor {
     this.timer ??= setTimeout(() => this.run(), this.options.debounceMs);
   }
 
+  /** Compute at once, without the debounce, unless a computation is running; returns at once. */
+  computeNow(): void {
+    if (this.running) {
+      this.pending = true;
+      return;
+    }
+    if (this.timer) clearTimeout(this.timer);
+    this.run();
+  }
+
   /** Cancel a scheduled computation and wait for one that is running. */
   async stop(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
@@ -60,19 +80,36 @@ export class InsightsMonitor {
   /** Compute now and send; for start-up and for tests. */
   async check(): Promise<void> {
     const signals = await this.options.compute();
-    const minRank = severityRank(this.options.minSeverity);
-    const alertNow = !this.first || this.options.alertExisting === true;
+    const alerts = this.changed(signals);
+    const first = this.first;
     this.first = false;
 
+    if (!first) {
+      for (const alert of alerts) this.options.sender.send(alert);
+      return;
+    }
+    if (this.options.alertExisting === true && alerts.length > 0) {
+      const opened: OpenSignalsAlert = {
+        event: 'open-signals',
+        signals: alerts.map((a) => a.signal),
+      };
+      this.options.sender.send(opened);
+    }
+  }
+
+  /** Select the open signals at or above the minimum that are new or more severe than when sent. */
+  private changed(signals: Signal[]): SignalAlert[] {
+    const minRank = severityRank(this.options.minSeverity);
+    const alerts: SignalAlert[] = [];
     for (const signal of signals) {
       if (signal.reviewed !== null || severityRank(signal.severity) < minRank) continue;
       const before = this.sent.get(signal.id);
       if (before !== undefined && severityRank(before) >= severityRank(signal.severity)) continue;
 
       this.sent.set(signal.id, signal.severity);
-      const alert: SignalAlert = { event: before === undefined ? 'new' : 'escalated', signal };
-      if (alertNow) this.options.sender.send(alert);
+      alerts.push({ event: before === undefined ? 'new' : 'escalated', signal });
     }
+    return alerts;
   }
 
   private run(): void {

@@ -1,4 +1,4 @@
-import { invalidOption } from '../errors.js';
+import { AppError, invalidOption } from '../errors.js';
 import type { Row, StoreQuery } from '../store/duckdb/store.js';
 import { isoTime, SIGNAL_NAMES, type Signal, type SignalName } from './signal.js';
 
@@ -44,6 +44,10 @@ export async function addReview(query: StoreQuery, request: ReviewRequest): Prom
   const signal = request.signal ?? null;
   if (signal !== null && !SIGNAL_NAMES.includes(signal)) {
     throw invalidOption('--signal', signal, `expected one of ${SIGNAL_NAMES.join(', ')}`);
+  }
+
+  if (!(await subjectHasEvents(query, request.subjectKind, subject))) {
+    throw unknownSubject(request.subjectKind, subject);
   }
 
   const reviewedAt = Date.now();
@@ -105,6 +109,35 @@ function covers(mark: ReviewMark, signal: Signal): boolean {
   if (subject !== mark.subject) return false;
   if (mark.signal !== null && mark.signal !== signal.signal) return false;
   return mark.reviewedThrough === null || signal.lastSeen <= mark.reviewedThrough;
+}
+
+/**
+ * Check that the store contains a message or a failed login of the subject. A review of a name that
+ * is in no event is a typing mistake: its mark would cover nothing and stay unnoticed. Failed
+ * logins count because `username-many-ips` is about attempted usernames, compared without case.
+ */
+export async function subjectHasEvents(
+  query: StoreQuery,
+  kind: SubjectKind,
+  subject: string,
+): Promise<boolean> {
+  const sql =
+    kind === 'account'
+      ? `SELECT EXISTS (SELECT 1 FROM submitted_messages WHERE account = $1)
+           OR EXISTS (SELECT 1 FROM auth_failures WHERE lower(attempted_username) = lower($1))
+           AS found`
+      : `SELECT EXISTS (SELECT 1 FROM submitted_messages WHERE client_ip = $1)
+           OR EXISTS (SELECT 1 FROM auth_failures WHERE client_ip = $1) AS found`;
+  const rows = await query(sql, [subject]);
+  return rows[0]?.found === true;
+}
+
+function unknownSubject(kind: SubjectKind, subject: string): AppError {
+  const what = kind === 'account' ? 'account' : 'client IP';
+  return new AppError('NOT_FOUND', {
+    what,
+    value: `${JSON.stringify(subject)} with messages or failed logins in the store`,
+  });
 }
 
 async function newestEventMs(query: StoreQuery): Promise<number | null> {

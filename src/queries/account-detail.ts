@@ -3,6 +3,8 @@ import type { DuckDBValue } from '@duckdb/node-api';
 import { TLS_PROTOCOLS, type TlsProtocol } from '../events.js';
 import { CLIENT_ROLLUP, FAILURE_ROLLUP, TLS_COLUMN_OF } from '../store/duckdb/rollups.js';
 import type { DuckDBStore, Row } from '../store/duckdb/store.js';
+import type { ReportStore } from '../store/report-store.js';
+import { clickHouseAccountDetail } from './clickhouse/account-detail.js';
 import {
   dayGrouping,
   failureConditions,
@@ -48,10 +50,11 @@ type DetailResult = { period: Period; detail: AccountDetail | null };
  * message in the period.
  */
 export async function queryAccountDetail(
-  store: DuckDBStore,
+  store: ReportStore,
   filter: ReportFilter,
   account: string,
 ): Promise<DetailResult> {
+  if (store.kind === 'clickhouse') return clickHouseAccountDetail(store, filter, account);
   const period = await resolvePeriod(store, filter);
   if (!rollupsAnswer(filter, period))
     return accountDetailFromEvents(store, filter, account, period);
@@ -197,11 +200,14 @@ async function failuresFromRollups(
 
 /** Count one account's page from the event tables. */
 export async function accountDetailFromEvents(
-  store: DuckDBStore,
+  store: ReportStore,
   filter: ReportFilter,
   account: string,
   period?: Period,
 ): Promise<DetailResult> {
+  if (store.kind === 'clickhouse') {
+    return clickHouseAccountDetail(store, filter, account, period);
+  }
   period ??= await resolvePeriod(store, filter);
   const c = accountConditions(messageConditions(filter, period), account);
 

@@ -2,6 +2,8 @@ import type { DuckDBValue } from '@duckdb/node-api';
 
 import { ACCOUNT_ROLLUP, CLIENT_ROLLUP } from '../store/duckdb/rollups.js';
 import type { DuckDBStore, Row } from '../store/duckdb/store.js';
+import type { ReportStore } from '../store/report-store.js';
+import { clickHouseAccounts } from './clickhouse/accounts.js';
 import { messageConditions, resolvePeriod, type Period, type ReportFilter } from './filters.js';
 import { rankAccounts, type AccountRanking } from './ranking.js';
 import {
@@ -65,10 +67,11 @@ const RANK_KEYS: Record<AccountSort, string | null> = {
 
 /** The details table: one row per account with its senders, client IPs and mechanisms. */
 export async function queryAccounts(
-  store: DuckDBStore,
+  store: ReportStore,
   filter: ReportFilter,
   page: AccountPage = {},
 ): Promise<AccountsResult> {
+  if (store.kind === 'clickhouse') return clickHouseAccounts(store, filter, page);
   const period = await resolvePeriod(store, filter);
   if (!rollupsAnswer(filter, period)) return accountsFromEvents(store, filter, page, period);
 
@@ -213,11 +216,12 @@ function toAccountRow(r: Row): AccountRow {
 
 /** Count the details table from the event tables. */
 export async function accountsFromEvents(
-  store: DuckDBStore,
+  store: ReportStore,
   filter: ReportFilter,
   page: AccountPage = {},
   period?: Period,
 ): Promise<AccountsResult> {
+  if (store.kind === 'clickhouse') return clickHouseAccounts(store, filter, page, period);
   period ??= await resolvePeriod(store, filter);
   const c = messageConditions(filter, period);
 

@@ -1,7 +1,9 @@
 import type { TlsProtocol } from '../events.js';
 import { AppError } from '../errors.js';
 import type { DuckDBStore } from '../store/duckdb/store.js';
+import type { ReportStore } from '../store/report-store.js';
 import { addDays, ZoneConverter } from '../time.js';
+import { clickHouseDetails } from './clickhouse/details.js';
 import { messageConditions, resolvePeriod, type Period, type ReportFilter } from './filters.js';
 
 /** One row of the detailed download. The key order is the CSV column order. */
@@ -62,6 +64,14 @@ function toDetailRow(day: string, r: Record<string, unknown>): DetailRow {
  * raises instead of being cut short in silence.
  */
 export async function streamDetails(
+  store: ReportStore,
+  filter: ReportFilter,
+): Promise<{ period: Period; chunks: AsyncGenerator<DetailRow[]> }> {
+  if (store.kind === 'clickhouse') return clickHouseDetails(store, filter);
+  return streamDuckDBDetails(store, filter);
+}
+
+async function streamDuckDBDetails(
   store: DuckDBStore,
   filter: ReportFilter,
 ): Promise<{ period: Period; chunks: AsyncGenerator<DetailRow[]> }> {

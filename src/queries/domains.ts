@@ -1,5 +1,7 @@
 import { CLIENT_ROLLUP, DOMAIN_ROLLUP } from '../store/duckdb/rollups.js';
-import type { DuckDBStore, Row } from '../store/duckdb/store.js';
+import type { Row } from '../store/duckdb/store.js';
+import type { ReportStore } from '../store/report-store.js';
+import { clickHouseDomains } from './clickhouse/domains.js';
 import { messageConditions, resolvePeriod, type Period, type ReportFilter } from './filters.js';
 import {
   periodRows,
@@ -20,9 +22,10 @@ export interface DomainRow {
  * ignored, so that choosing one domain still lists all the others.
  */
 export async function queryDomains(
-  store: DuckDBStore,
+  store: ReportStore,
   filter: ReportFilter,
 ): Promise<{ period: Period; rows: DomainRow[] }> {
+  if (store.kind === 'clickhouse') return clickHouseDomains(store, filter);
   const period = await resolvePeriod(store, filter);
   const unfiltered = { ...filter, domain: undefined };
   if (!rollupsAnswer(unfiltered, period)) return domainsFromEvents(store, unfiltered, period);
@@ -48,10 +51,11 @@ export async function queryDomains(
 
 /** Count the sender domains from the event tables. */
 export async function domainsFromEvents(
-  store: DuckDBStore,
+  store: ReportStore,
   filter: ReportFilter,
   period?: Period,
 ): Promise<{ period: Period; rows: DomainRow[] }> {
+  if (store.kind === 'clickhouse') return clickHouseDomains(store, filter, period);
   period ??= await resolvePeriod(store, filter);
   const c = messageConditions({ ...filter, domain: undefined }, period);
 

@@ -1,6 +1,8 @@
 import { TLS_PROTOCOLS, type TlsProtocol } from '../events.js';
 import { FAILURE_ROLLUP } from '../store/duckdb/rollups.js';
-import type { DuckDBStore, Row } from '../store/duckdb/store.js';
+import type { Row } from '../store/duckdb/store.js';
+import type { ReportStore } from '../store/report-store.js';
+import { clickHouseFailurePivot, clickHouseFailures } from './clickhouse/failures.js';
 import {
   dayGrouping,
   failureConditions,
@@ -45,10 +47,11 @@ function orderOf(limited: boolean): string {
  * of groups a week), and `total` counts them all.
  */
 export async function queryFailures(
-  store: DuckDBStore,
+  store: ReportStore,
   filter: ReportFilter,
   options: { limit?: number } = {},
 ): Promise<FailuresResult> {
+  if (store.kind === 'clickhouse') return clickHouseFailures(store, filter, options);
   const period = await resolvePeriod(store, filter);
   const columns = 'username_id, client_ip_id, mechanism_id, tls_code, server_id, failures';
   const answered =
@@ -100,11 +103,12 @@ const tlsName = (code: string) => `['${TLS_PROTOCOLS.join("', '")}'][${code}]`;
 
 /** Failed logins counted from the event tables. */
 export async function failuresFromEvents(
-  store: DuckDBStore,
+  store: ReportStore,
   filter: ReportFilter,
   options: { limit?: number } = {},
   period?: Period,
 ): Promise<FailuresResult> {
+  if (store.kind === 'clickhouse') return clickHouseFailures(store, filter, options, period);
   period ??= await resolvePeriod(store, filter);
   const c = failureConditions(filter, period);
   const limited = options.limit !== undefined;
@@ -130,4 +134,136 @@ const toFailureRow = (r: Row): FailureRow => ({
   tlsProtocol: String(r.tls_protocol) as TlsProtocol,
   server: String(r.server),
   failures: Number(r.failures),
+});
+
+// Pivots of failed logins ----------------------------------------------------------------------
+
+/** What a failed-logins pivot groups by: report day, attempted username or client IP. */
+export const FAILURE_PIVOTS = ['day', 'username', 'ip'] as const;
+export type FailurePivot = (typeof FAILURE_PIVOTS)[number];
+
+/** One group of a failed-logins pivot, with the distinct values behind its failures. */
+export interface FailurePivotRow {
+  /** The day (YYYY-MM-DD), the attempted username (null where the log names none) or the IP. */
+  key: string | null;
+  failures: number;
+  /** Distinct attempted usernames; failures without a username count for none. */
+  usernames: number;
+  clientIps: number;
+  /** Distinct report days with failures. */
+  days: number;
+}
+
+export type FailurePivotResult = { period: Period; total: number; rows: FailurePivotRow[] };
+
+/**
+ * Order of the pivot rows. Days run in calendar order. Usernames and client IPs come most
+ * failures first, then most distinct values on the other side (usernames tried by an IP, IPs
+ * that tried a username), so that brute-force and password-spraying sources lead.
+ */
+function pivotOrder(by: FailurePivot): string {
+  if (by === 'day') return 'key';
+  const spread = by === 'ip' ? 'usernames' : 'client_ips';
+  return `failures DESC, ${spread} DESC, key NULLS FIRST`;
+}
+
+/**
+ * Failed logins per report day, per attempted username or per client IP, with the distinct
+ * usernames, client IPs and days of each group. `total` counts all groups; `limit` caps the
+ * rows (days are never many, usernames and IPs of a brute-force run can be).
+ */
+export async function queryFailurePivot(
+  store: ReportStore,
+  filter: ReportFilter,
+  by: FailurePivot,
+  options: { limit?: number } = {},
+): Promise<FailurePivotResult> {
+  if (store.kind === 'clickhouse') return clickHouseFailurePivot(store, filter, by, options);
+  const period = await resolvePeriod(store, filter);
+  const columns = 'username_id, client_ip_id, failures';
+  const answered =
+    rollupsAnswer(filter, period) && dayRows(FAILURE_ROLLUP, period, filter.timeZone, columns);
+  if (!answered) return failurePivotFromEvents(store, filter, by, options, period);
+
+  await prepareRollups(store, filter);
+  const params = new SqlParams();
+  const where = `failures > 0 AND ${usernameCondition(filter, params)}`;
+  const rows = dayRows(FAILURE_ROLLUP, period, filter.timeZone, columns, where)!;
+  const keys = {
+    day: { id: 'day_key', name: dayText('g.key_id'), join: '' },
+    username: {
+      id: 'username_id',
+      name: 'u.name',
+      join: 'LEFT JOIN dict_usernames u ON u.id = g.key_id',
+    },
+    ip: {
+      id: 'client_ip_id',
+      name: 'ip.address',
+      join: 'JOIN dict_client_ips ip ON ip.id = g.key_id',
+    },
+  }[by];
+
+  const result = await params.run(
+    store,
+    `WITH groups AS (
+       SELECT ${keys.id} AS key_id, sum(failures) AS failures,
+              count(DISTINCT username_id) AS usernames, count(DISTINCT client_ip_id) AS client_ips,
+              count(DISTINCT day_key) AS days
+       FROM (${rows.sql}) GROUP BY ALL)
+     SELECT ${keys.name} AS key, g.failures, g.usernames, g.client_ips, g.days,
+            count(*) OVER () AS total
+     FROM groups g ${keys.join}
+     ORDER BY ${pivotOrder(by)} ${limitClause(options.limit)}`,
+  );
+  return { period, total: totalOf(result), rows: result.map(toPivotRow) };
+}
+
+/** A failed-logins pivot counted from the event table. */
+export async function failurePivotFromEvents(
+  store: ReportStore,
+  filter: ReportFilter,
+  by: FailurePivot,
+  options: { limit?: number } = {},
+  period?: Period,
+): Promise<FailurePivotResult> {
+  if (store.kind === 'clickhouse') {
+    return clickHouseFailurePivot(store, filter, by, options, period);
+  }
+  period ??= await resolvePeriod(store, filter);
+  const c = failureConditions(filter, period);
+  const byDay = dayGrouping(period, filter.timeZone);
+  const keyOf = { day: 'day_key', username: 'attempted_username', ip: 'client_ip' }[by];
+  const nameOf = by === 'day' ? byDay.day('key_value') : 'key_value';
+
+  const rows = await store.all(
+    `WITH failures AS (
+       SELECT ${byDay.key} AS day_key, attempted_username, client_ip
+       FROM auth_failures WHERE ${c.where}),
+     groups AS (
+       SELECT ${keyOf} AS key_value, count(*) AS failures,
+              count(DISTINCT attempted_username) AS usernames,
+              count(DISTINCT client_ip) AS client_ips, count(DISTINCT day_key) AS days
+       FROM failures GROUP BY ALL)
+     SELECT ${nameOf} AS key, failures, usernames, client_ips, days, count(*) OVER () AS total
+     FROM groups
+     ORDER BY ${pivotOrder(by)} ${limitClause(options.limit)}`,
+    c.params,
+  );
+  return { period, total: totalOf(rows), rows: rows.map(toPivotRow) };
+}
+
+function limitClause(limit: number | undefined): string {
+  return limit === undefined ? '' : `LIMIT ${Math.max(0, Math.trunc(limit))}`;
+}
+
+function totalOf(rows: Row[]): number {
+  return rows.length > 0 ? Number(rows[0].total) : 0;
+}
+
+const toPivotRow = (r: Row): FailurePivotRow => ({
+  key: r.key === null ? null : String(r.key),
+  failures: Number(r.failures),
+  usernames: Number(r.usernames),
+  clientIps: Number(r.client_ips),
+  days: Number(r.days),
 });

@@ -1,7 +1,9 @@
 import type { DuckDBValue } from '@duckdb/node-api';
 
 import type { DuckDBStore } from '../store/duckdb/store.js';
+import type { ReportStore } from '../store/report-store.js';
 import { addDays, ZoneConverter } from '../time.js';
+import { newestClickHouseEvent } from './clickhouse/newest.js';
 
 /** Filters every report view takes. Dates are inclusive, in the report's time zone. */
 export interface ReportFilter {
@@ -30,12 +32,15 @@ export const DEFAULT_DAYS = 7;
  * The period of a report: the given dates, or else the 7 days ending at the newest event in
  * the store, so that an old log never gives an empty report.
  */
-export async function resolvePeriod(store: DuckDBStore, filter: ReportFilter): Promise<Period> {
+export async function resolvePeriod(store: ReportStore, filter: ReportFilter): Promise<Period> {
   const zone = new ZoneConverter(filter.timeZone);
   let { from, to } = filter;
 
   if (!to) {
-    const newest = await newestEventTime(store);
+    const newest =
+      store.kind === 'clickhouse'
+        ? await newestClickHouseEvent(store)
+        : await newestEventTime(store);
     to = zone.dateOf(newest ?? Date.now());
     if (from && from > to) to = addDays(from, DEFAULT_DAYS - 1);
   }

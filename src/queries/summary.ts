@@ -7,6 +7,8 @@ import {
   TLS_COLUMN_OF,
 } from '../store/duckdb/rollups.js';
 import type { DuckDBStore, Row } from '../store/duckdb/store.js';
+import type { ReportStore } from '../store/report-store.js';
+import { clickHouseSummary } from './clickhouse/summary.js';
 import {
   failureConditions,
   messageConditions,
@@ -45,7 +47,8 @@ export interface Summary {
 }
 
 /** The widget and flyout: accounts, messages and the TLS mix of the period. */
-export async function querySummary(store: DuckDBStore, filter: ReportFilter): Promise<Summary> {
+export async function querySummary(store: ReportStore, filter: ReportFilter): Promise<Summary> {
+  if (store.kind === 'clickhouse') return clickHouseSummary(store, filter);
   const period = await resolvePeriod(store, filter);
   if (!rollupsAnswer(filter, period)) return summaryFromEvents(store, filter, period);
 
@@ -175,10 +178,11 @@ const TLS_FILTER_COLUMNS = TLS_PROTOCOLS.map(
 
 /** Count the summary from the event tables. */
 export async function summaryFromEvents(
-  store: DuckDBStore,
+  store: ReportStore,
   filter: ReportFilter,
   period?: Period,
 ): Promise<Summary> {
+  if (store.kind === 'clickhouse') return clickHouseSummary(store, filter, period);
   period ??= await resolvePeriod(store, filter);
   const messages = messageConditions(filter, period);
   const [totals] = await store.all(

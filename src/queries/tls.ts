@@ -8,6 +8,8 @@ import {
   TLS_COLUMN_OF,
 } from '../store/duckdb/rollups.js';
 import type { DuckDBStore, Row } from '../store/duckdb/store.js';
+import type { ReportStore } from '../store/report-store.js';
+import { clickHouseTls, clickHouseTlsByAccount, clickHouseTlsByDay } from './clickhouse/tls.js';
 import {
   dayGrouping,
   messageConditions,
@@ -82,10 +84,11 @@ export interface TlsUsage {
  * rollups are prepared once.
  */
 export async function queryTls(
-  store: DuckDBStore,
+  store: ReportStore,
   filter: ReportFilter,
   page: TlsAccountPage = {},
 ): Promise<TlsUsage> {
+  if (store.kind === 'clickhouse') return clickHouseTls(store, filter, page);
   const period = await resolvePeriod(store, filter);
   if (!rollupsAnswer(filter, period)) {
     const byAccount = await tlsByAccountFromEvents(store, filter, page, period);
@@ -106,10 +109,11 @@ export async function queryTls(
  * accounts in the chosen order, and the number of accounts in all pages.
  */
 export async function queryTlsByAccount(
-  store: DuckDBStore,
+  store: ReportStore,
   filter: ReportFilter,
   page: TlsAccountPage = {},
 ): Promise<{ period: Period; total: number; rows: TlsAccountRow[] }> {
+  if (store.kind === 'clickhouse') return clickHouseTlsByAccount(store, filter, page);
   const period = await resolvePeriod(store, filter);
   if (!rollupsAnswer(filter, period)) return tlsByAccountFromEvents(store, filter, page, period);
 
@@ -228,7 +232,7 @@ async function countPerAccount(
   return Number(row.total);
 }
 
-function toTlsAccountRow(r: Record<string, unknown>): TlsAccountRow {
+export function toTlsAccountRow(r: Record<string, unknown>): TlsAccountRow {
   const messages = Number(r.messages);
   const counts = Object.fromEntries(
     TLS_PROTOCOLS.map((p) => [p, Number(r[p])]),
@@ -245,9 +249,10 @@ function toTlsAccountRow(r: Record<string, unknown>): TlsAccountRow {
 
 /** TLS Usage chart: messages per day per TLS version. */
 export async function queryTlsByDay(
-  store: DuckDBStore,
+  store: ReportStore,
   filter: ReportFilter,
 ): Promise<{ period: Period; rows: TlsDayRow[] }> {
+  if (store.kind === 'clickhouse') return clickHouseTlsByDay(store, filter);
   const period = await resolvePeriod(store, filter);
   if (!rollupsAnswer(filter, period)) return tlsByDayFromEvents(store, filter, period);
 
@@ -296,11 +301,12 @@ function tlsCountColumns(): string {
 
 /** Count the TLS Usage table from the event tables. */
 export async function tlsByAccountFromEvents(
-  store: DuckDBStore,
+  store: ReportStore,
   filter: ReportFilter,
   page: TlsAccountPage = {},
   period?: Period,
 ): Promise<{ period: Period; total: number; rows: TlsAccountRow[] }> {
+  if (store.kind === 'clickhouse') return clickHouseTlsByAccount(store, filter, page, period);
   period ??= await resolvePeriod(store, filter);
   const c = messageConditions(filter, period);
   const perAccount = `
@@ -311,10 +317,11 @@ export async function tlsByAccountFromEvents(
 
 /** Count the TLS Usage chart from the event tables. */
 export async function tlsByDayFromEvents(
-  store: DuckDBStore,
+  store: ReportStore,
   filter: ReportFilter,
   period?: Period,
 ): Promise<{ period: Period; rows: TlsDayRow[] }> {
+  if (store.kind === 'clickhouse') return clickHouseTlsByDay(store, filter, period);
   period ??= await resolvePeriod(store, filter);
   const c = messageConditions(filter, period);
   const byDay = dayGrouping(period, filter.timeZone);

@@ -1,5 +1,7 @@
 import { CLIENT_ROLLUP, DOMAIN_ROLLUP } from '../store/duckdb/rollups.js';
 import type { DuckDBStore, Row } from '../store/duckdb/store.js';
+import type { ReportStore } from '../store/report-store.js';
+import { clickHouseVolume } from './clickhouse/volume.js';
 import {
   dayGrouping,
   messageConditions,
@@ -27,9 +29,10 @@ export interface VolumeRow {
 
 /** Sending Volume: messages per day per sender domain. */
 export async function queryVolume(
-  store: DuckDBStore,
+  store: ReportStore,
   filter: ReportFilter,
 ): Promise<{ period: Period; rows: VolumeRow[] }> {
+  if (store.kind === 'clickhouse') return clickHouseVolume(store, filter);
   const period = await resolvePeriod(store, filter);
   const rows = rollupsAnswer(filter, period) ? await volumeRows(store, filter, period) : null;
   return rows ? { period, rows } : volumeFromEvents(store, filter, period);
@@ -79,10 +82,11 @@ function searchedDomainDays(
 
 /** Sending Volume counted from the event tables. */
 export async function volumeFromEvents(
-  store: DuckDBStore,
+  store: ReportStore,
   filter: ReportFilter,
   period?: Period,
 ): Promise<{ period: Period; rows: VolumeRow[] }> {
+  if (store.kind === 'clickhouse') return clickHouseVolume(store, filter, period);
   period ??= await resolvePeriod(store, filter);
   const c = messageConditions(filter, period);
   const byDay = dayGrouping(period, filter.timeZone);

@@ -24,6 +24,13 @@ export class LogFollower {
   private lastError = '';
   private failedPolls = 0;
 
+  /**
+   * Called after every poll with the log lines it stored, once the rollups include them. The
+   * count is 0 when nothing changed or the poll failed. `serve --alert-webhook` starts its
+   * signal computation here. It must return at once, because the next poll waits for it.
+   */
+  afterPoll: (linesStored: number) => void = () => {};
+
   constructor(
     private readonly store: DuckDBStore,
     private readonly files: string[],
@@ -68,11 +75,22 @@ export class LogFollower {
   private schedule(delayMs: number): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
-      this.running = this.poll().finally(() => {
-        this.running = undefined;
-        this.schedule(this.intervalMs);
-      });
+      this.running = this.poll()
+        .then((summaries) => this.notify(summaries))
+        .finally(() => {
+          this.running = undefined;
+          this.schedule(this.intervalMs);
+        });
     }, delayMs);
+  }
+
+  private notify(summaries: FileSummary[] | null): void {
+    const lines = summaries?.reduce((sum, file) => sum + file.linesRead, 0) ?? 0;
+    try {
+      this.afterPoll(lines);
+    } catch (err) {
+      this.log.error({ err }, 'after-poll handler failed');
+    }
   }
 
   private logBatch(summaries: FileSummary[], durationMs: number): void {

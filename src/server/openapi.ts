@@ -2,6 +2,8 @@ import { ACCOUNT_SORTS } from '../queries/accounts.js';
 import { DETAIL_COLUMNS } from '../queries/details.js';
 import { TLS_ACCOUNT_SORTS } from '../queries/tls.js';
 import { TLS_PROTOCOLS } from '../events.js';
+import { SEVERITIES, SIGNAL_NAMES } from '../insights/signal.js';
+import { FAILURE_PIVOTS } from '../queries/failures.js';
 import { SESSION_COOKIE } from './auth.js';
 import {
   DEFAULT_FAILURE_ROWS,
@@ -16,6 +18,7 @@ const integer = { type: 'integer', minimum: 0 } as const;
 const string = { type: 'string' } as const;
 const date = { type: 'string', format: 'date' } as const;
 const dateTime = { type: 'string', format: 'date-time' } as const;
+const nullableDateTime = { type: ['string', 'null'], format: 'date-time' } as const;
 const tlsProtocol = { type: 'string', enum: [...TLS_PROTOCOLS] } as const;
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const param = (name: string) => ({ $ref: `#/components/parameters/${name}` });
@@ -154,6 +157,66 @@ const schemas = {
         failures: integer,
       }),
     ),
+  }),
+  FailurePivot: periodObject({
+    by: { type: 'string', enum: [...FAILURE_PIVOTS] },
+    total: { ...integer, description: 'Groups in all; rows contains the first `limit`.' },
+    rows: list(
+      object({
+        key: {
+          type: ['string', 'null'],
+          description: 'The day, the attempted username (null: not logged) or the client IP.',
+        },
+        failures: integer,
+        usernames: { ...integer, description: 'Distinct attempted usernames.' },
+        clientIps: integer,
+        days: integer,
+      }),
+    ),
+  }),
+  ReviewNote: object({ note: string, reviewedAt: dateTime, reviewedThrough: nullableDateTime }),
+  Signal: object({
+    id: { ...string, description: 'signal|account|clientIp, the same across runs.' },
+    signal: { type: 'string', enum: [...SIGNAL_NAMES] },
+    severity: { type: 'string', enum: [...SEVERITIES] },
+    account: { type: ['string', 'null'] },
+    clientIp: { type: ['string', 'null'] },
+    firstSeen: dateTime,
+    lastSeen: dateTime,
+    evidence: {
+      type: 'object',
+      description: 'The numbers behind the signal; see docs/insights.md.',
+    },
+    explanation: string,
+    reviewed: { oneOf: [{ type: 'null' }, ref('ReviewNote')] },
+    evidenceDays: { ...list(date), description: 'Report days the evidence falls on.' },
+  }),
+  Insights: periodObject({
+    timeZone: string,
+    open: integer,
+    reviewed: { ...integer, description: 'Signals covered by a review mark.' },
+    signals: list(ref('Signal')),
+  }),
+  ReviewRequest: {
+    type: 'object',
+    description: 'Give account or clientIp, not both.',
+    properties: {
+      account: string,
+      clientIp: string,
+      note: { type: 'string', minLength: 1, maxLength: 2000 },
+      signal: { type: 'string', enum: [...SIGNAL_NAMES] },
+      permanent: { type: 'boolean', default: false },
+    },
+    required: ['note'],
+    additionalProperties: false,
+  },
+  ReviewMark: object({
+    subjectKind: { type: 'string', enum: ['account', 'client-ip'] },
+    subject: string,
+    signal: { type: ['string', 'null'], enum: [...SIGNAL_NAMES, null] },
+    note: string,
+    reviewedAt: dateTime,
+    reviewedThrough: nullableDateTime,
   }),
 };
 
@@ -320,6 +383,78 @@ export const OPENAPI_DOCUMENT = {
             },
           },
         ],
+      },
+    },
+    '/api/failures/pivot': {
+      get: {
+        ...jsonOperation(
+          'Failed logins per day, attempted username or client IP, with distinct usernames, ' +
+            'client IPs and days; usernames and IPs most failures first',
+          ref('FailurePivot'),
+        ).get,
+        parameters: [
+          ...FILTER_PARAMETERS,
+          {
+            name: 'by',
+            in: 'query',
+            schema: { type: 'string', enum: [...FAILURE_PIVOTS], default: 'ip' },
+          },
+          {
+            name: 'limit',
+            in: 'query',
+            schema: {
+              type: 'integer',
+              minimum: 1,
+              maximum: MAX_FAILURE_ROWS,
+              default: DEFAULT_FAILURE_ROWS,
+            },
+          },
+        ],
+      },
+    },
+    '/api/insights': {
+      get: {
+        summary:
+          'Signals of unusual activity per account in the period, most severe first; open ' +
+          'ones only unless reviewed=include',
+        parameters: [
+          param('from'),
+          param('to'),
+          { name: 'minSeverity', in: 'query', schema: { type: 'string', enum: [...SEVERITIES] } },
+          {
+            name: 'reviewed',
+            in: 'query',
+            schema: { type: 'string', enum: ['include', 'exclude'], default: 'exclude' },
+          },
+        ],
+        responses: {
+          '200': {
+            description: 'OK',
+            content: { 'application/json': { schema: ref('Insights') } },
+          },
+          ...ERROR_RESPONSES,
+        },
+      },
+    },
+    '/api/reviews': {
+      post: {
+        summary:
+          'Mark an account or client address reviewed, as smtp-auth-report insights review does',
+        requestBody: {
+          required: true,
+          content: { 'application/json': { schema: ref('ReviewRequest') } },
+        },
+        responses: {
+          '201': {
+            description: 'The mark',
+            content: { 'application/json': { schema: ref('ReviewMark') } },
+          },
+          ...ERROR_RESPONSES,
+          '404': {
+            description: 'No message or failed login of the account or address is in the store',
+            content: { 'application/json': { schema: ref('Error') } },
+          },
+        },
       },
     },
     '/api/export.csv': {

@@ -2,6 +2,7 @@ import { z } from 'zod';
 
 import { invalidOption } from '../errors.js';
 import { ACCOUNT_SORTS, type AccountPage } from '../queries/accounts.js';
+import { FAILURE_PIVOTS } from '../queries/failures.js';
 import type { ReportFilter } from '../queries/filters.js';
 import { TLS_ACCOUNT_SORTS, type TlsAccountPage } from '../queries/tls.js';
 import { checkDate } from '../time.js';
@@ -74,6 +75,11 @@ export const MAX_FAILURE_ROWS = 10_000;
 
 export const failuresQuery = filterQuery.extend({
   limit: wholeNumber(1, MAX_FAILURE_ROWS),
+});
+
+/** The failed-logins pivot groups by `by`, client IPs by default. */
+export const failurePivotQuery = failuresQuery.extend({
+  by: choice(FAILURE_PIVOTS),
 });
 
 /** Validate a query string, turning the first problem into an `invalid-option` error. */

@@ -8,17 +8,19 @@ import { queryAccountDetail } from '../queries/account-detail.js';
 import { queryAccounts } from '../queries/accounts.js';
 import { DETAIL_COLUMNS, streamDetails } from '../queries/details.js';
 import { queryDomains } from '../queries/domains.js';
-import { queryFailures } from '../queries/failures.js';
+import { queryFailurePivot, queryFailures } from '../queries/failures.js';
 import { resolvePeriod, type ReportFilter } from '../queries/filters.js';
 import { querySummary } from '../queries/summary.js';
 import { queryTls } from '../queries/tls.js';
 import { queryVolume } from '../queries/volume.js';
 import type { DuckDBStore } from '../store/duckdb/store.js';
+import { registerInsightRoutes } from './insights-routes.js';
 import { connectionMutex } from './mutex.js';
 import { OPENAPI_DOCUMENT } from './openapi.js';
 import {
   accountsQuery,
   DEFAULT_FAILURE_ROWS,
+  failurePivotQuery,
   failuresQuery,
   filterQuery,
   parseQuery,
@@ -107,6 +109,21 @@ export function registerApiRoutes(app: FastifyInstance, { store, timeZone }: Api
 
     return { from: period.from, to: period.to, total, rows };
   });
+
+  app.get('/api/failures/pivot', async (request) => {
+    const query = parseQuery(failurePivotQuery, request.query);
+    const filter = toFilter(query, timeZone);
+    const by = query.by ?? 'ip';
+    const limit = query.limit ?? DEFAULT_FAILURE_ROWS;
+
+    const { period, total, rows } = await serial(() =>
+      queryFailurePivot(store, filter, by, { limit }),
+    );
+
+    return { from: period.from, to: period.to, by, total, rows };
+  });
+
+  registerInsightRoutes(app, { store, timeZone });
 
   app.get('/api/export.csv', async (request, reply) => {
     const filter = toFilter(parseQuery(filterQuery, request.query), timeZone);

@@ -198,6 +198,53 @@ describe('insights command', () => {
     expect(reviewed.sort()).toEqual(['auth-without-tls', 'foreign-sender', 'login-after-failures']);
   });
 
+  it('rejects a review of an unknown account', () => {
+    const result = cli([
+      'insights',
+      'review',
+      'nobdy@example.org',
+      '--store',
+      store,
+      '--note',
+      'x',
+    ]);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toBe(
+      'smtp-auth-report: account "nobdy@example.org" with messages or failed logins in the ' +
+        'store not found\n',
+    );
+  });
+
+  it('report pivots failed logins by IP', () => {
+    const result = cli(['report', '--store', store, '--view', 'failures', '--by', 'ip']);
+    expect(result.status).toBe(0);
+    expect(result.stdout.split('\n').slice(0, 5)).toEqual([
+      'Failed logins by ip, 2026-11-28 to 2026-12-04 (UTC)',
+      'clientIp     failures  usernames  days',
+      '-----------  --------  ---------  ----',
+      '203.0.113.9         6          1     1',
+      '192.0.2.9           2          2     1',
+    ]);
+  });
+
+  it('report pivots failed logins by day as JSON', () => {
+    const args = ['report', '--store', store, '--view', 'failures', '--by', 'day'];
+    const result = cli([...args, '--format', 'json']);
+    expect(result.status).toBe(0);
+    expect(JSON.parse(result.stdout)).toEqual([
+      { day: '2026-12-04', failures: 14, usernames: 6, clientIps: 8 },
+    ]);
+  });
+
+  it('report rejects --by without the failures view', () => {
+    const result = cli(['report', '--store', store, '--by', 'ip']);
+    expect(result.status).toBe(2);
+    expect(result.stderr).toBe(
+      'smtp-auth-report: invalid value "ip" for --by: it applies to --view failures only; ' +
+        'add --view failures\n',
+    );
+  });
+
   it('rejects a review without a subject', () => {
     const result = cli(['insights', 'review', '--store', store, '--note', 'checked']);
     expect(result.status).toBe(2);

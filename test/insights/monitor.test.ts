@@ -1,6 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { InsightsMonitor, type SignalAlert } from '../../src/insights/monitor.js';
+import {
+  InsightsMonitor,
+  type OpenSignalsAlert,
+  type SignalAlert,
+} from '../../src/insights/monitor.js';
 import { makeSignal, type Severity, type Signal } from '../../src/insights/signal.js';
 import { WebhookSender } from '../../src/insights/webhook.js';
 import { startReceiver } from './receiver.js';
@@ -70,12 +74,32 @@ describe('insights monitor', () => {
     ]);
   });
 
-  it('sends what is open at start when asked', async () => {
+  it('sends what is open at start in one request', async () => {
     const { monitor, sender, alerts, set } = await setUp({ alertExisting: true });
-    set([spike('alerts@example.com', 'medium'), spike('printer@example.org', 'low')]);
+    set([
+      spike('alerts@example.com', 'medium'),
+      spike('billing@example.net', 'high'),
+      spike('printer@example.org', 'low'),
+    ]);
     await monitor.check();
     await sender.flush();
-    expect(alerts().map((a) => a.signal.account)).toEqual(['alerts@example.com']);
+
+    const bodies = alerts() as unknown as OpenSignalsAlert[];
+    expect(bodies).toHaveLength(1);
+    expect(bodies[0].event).toBe('open-signals');
+    expect(bodies[0].signals.map((s) => s.account)).toEqual([
+      'alerts@example.com',
+      'billing@example.net',
+    ]);
+
+    set([spike('alerts@example.com', 'medium'), spike('scanner@example.org', 'medium')]);
+    await monitor.check();
+    await sender.flush();
+    expect(
+      alerts()
+        .slice(1)
+        .map((a) => [a.event, a.signal.account]),
+    ).toEqual([['new', 'scanner@example.org']]);
   });
 
   it('skips reviewed signals', async () => {

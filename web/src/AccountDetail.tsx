@@ -5,7 +5,9 @@ import { Chart } from './Chart';
 import { accountDailyChartOption, chartDays } from './charts';
 import { UNNAMED_USERNAME } from './FailuresPivot';
 import { formatCount, formatDay, formatInstant, formatPeriod } from './format';
+import { SIGNAL_LABELS } from './Insights';
 import { ErrorNotice } from './Notices';
+import type { EvidenceHighlight } from './router';
 import { TlsMix } from './TlsMix';
 import { useApi } from './useApi';
 
@@ -15,10 +17,13 @@ interface AccountDetailProps {
   to: string;
   onBack: () => void;
   onShowAllDates: () => void;
+  /** The evidence of the signal the account was opened from. */
+  highlight: EvidenceHighlight | null;
 }
 
 /** Everything about one account in the period: volume, TLS, client IPs, senders and failures. */
-export function AccountDetail({ account, from, to, onBack, onShowAllDates }: AccountDetailProps) {
+export function AccountDetail(props: AccountDetailProps) {
+  const { account, from, to, onBack, onShowAllDates, highlight } = props;
   const detail = useApi<Detail>(`${accountPath(account)}${queryString({ from, to })}`);
   const headingRef = useRef<HTMLHeadingElement>(null);
 
@@ -54,20 +59,41 @@ export function AccountDetail({ account, from, to, onBack, onShowAllDates }: Acc
         </div>
       )}
       {detail.error && detail.error.status !== 404 && <ErrorNotice error={detail.error} />}
-      {detail.data && <DetailBody detail={detail.data} />}
+      {highlight && <HighlightNote highlight={highlight} />}
+      {detail.data && <DetailBody detail={detail.data} highlight={highlight} />}
     </section>
   );
 }
 
-function DetailBody({ detail }: { detail: Detail }) {
+/** Says which signal's evidence the chart highlights, and on which days. */
+function HighlightNote({ highlight }: { highlight: EvidenceHighlight }) {
+  const { days } = highlight;
+  const when =
+    days.length === 1
+      ? formatDay(days[0])
+      : `${days.length} days, ${formatPeriod(days[0], days[days.length - 1])}`;
+  return (
+    <p className="notice evidence-note" data-testid="evidence-highlight">
+      Highlighted on the chart: {SIGNAL_LABELS[highlight.signal] ?? highlight.signal}, {when}.
+    </p>
+  );
+}
+
+function DetailBody({
+  detail,
+  highlight,
+}: {
+  detail: Detail;
+  highlight: EvidenceHighlight | null;
+}) {
   const option = useMemo(() => {
     const days = chartDays(
       detail.from,
       detail.to,
       detail.daily.map((row) => row.day),
     );
-    return accountDailyChartOption(days, detail.daily);
-  }, [detail]);
+    return accountDailyChartOption(days, detail.daily, highlight?.days);
+  }, [detail, highlight]);
 
   return (
     <>

@@ -1,14 +1,14 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 
-import type { Summary } from './api';
+import type { Insights, Summary } from './api';
 import { AccountDetail } from './AccountDetail';
 import type { FilterChoice, Preset } from './Filters';
 import { Flyout } from './Flyout';
 import { addDays, isDay, today } from './format';
 import { Report, type Pivot } from './Report';
-import { accountOfPath, accountUrl, useRoute } from './router';
+import { accountOfPath, accountUrl, highlightOf, useRoute } from './router';
 import { useApi } from './useApi';
-import { Widget } from './Widget';
+import { InsightsWidget, Widget } from './Widget';
 
 /** The start of "All": the API takes inclusive dates and has no open-ended range. */
 const ALL_FROM = '1970-01-01';
@@ -62,6 +62,8 @@ function useDebouncedValue(value: string, delayMs: number): string {
 export function App() {
   const [route, navigate] = useRoute();
   const widget = useApi<Summary>('/api/summary');
+  const [insightsVersion, setInsightsVersion] = useState(0);
+  const openSignals = useApi<Insights>('/api/insights', insightsVersion);
   const [flyoutOpen, setFlyoutOpen] = useState(false);
   const [pivot, setPivot] = useState<Pivot>('volume');
   const [choice, setChoice] = useState<FilterChoice>({
@@ -99,20 +101,26 @@ export function App() {
 
   const account = accountOfPath(route.path);
   const onDashboard = account === null;
+  const highlight = useMemo(() => highlightOf(route.search), [route.search]);
 
   const accountHref = useCallback(
     (name: string) => accountUrl(name, query?.from ?? '', query?.to ?? ''),
     [query],
   );
-  const openAccount = useCallback(
-    (name: string) => {
+  const openUrl = useCallback(
+    (url: string) => {
       dashboardScroll.current = window.scrollY;
       setFlyoutOpen(false);
-      navigate(accountHref(name));
+      navigate(url);
       window.scrollTo(0, 0);
     },
-    [navigate, accountHref],
+    [navigate],
   );
+  const openAccount = useCallback(
+    (name: string) => openUrl(accountHref(name)),
+    [openUrl, accountHref],
+  );
+  const insightsReviewed = useCallback(() => setInsightsVersion((version) => version + 1), []);
 
   // Coming back from an account shows the report where the user left it.
   useEffect(() => {
@@ -128,6 +136,11 @@ export function App() {
     setFlyoutOpen(false);
     widgetRef.current?.querySelector('button')?.focus();
   }, []);
+
+  const viewInsights = () => {
+    setPivot('insights');
+    viewReport();
+  };
 
   const viewReport = () => {
     setFlyoutOpen(false);
@@ -153,6 +166,7 @@ export function App() {
       <main className="app-main" hidden={!onDashboard}>
         <div className="widget-row" ref={widgetRef}>
           <Widget state={widget} expanded={flyoutOpen} onOpen={() => setFlyoutOpen(true)} />
+          <InsightsWidget state={openSignals} onOpen={viewInsights} />
         </div>
         {query && (
           <Report
@@ -165,6 +179,9 @@ export function App() {
             onPivotChange={setPivot}
             accountHref={accountHref}
             onOpenAccount={openAccount}
+            insightsVersion={insightsVersion}
+            onInsightsReviewed={insightsReviewed}
+            onOpenUrl={openUrl}
           />
         )}
       </main>
@@ -177,6 +194,7 @@ export function App() {
             to={route.search.get('to') ?? query?.to ?? ''}
             onBack={goBack}
             onShowAllDates={() => navigate(accountUrl(account, ALL_FROM, allTo(newestDay)))}
+            highlight={highlight}
           />
         </main>
       )}

@@ -2,19 +2,40 @@ import { useEffect, useRef } from 'react';
 
 import { BarChart } from 'echarts/charts';
 import type { BarSeriesOption } from 'echarts/charts';
-import { GridComponent, LegendComponent, TooltipComponent } from 'echarts/components';
+import {
+  GridComponent,
+  LegendComponent,
+  MarkAreaComponent,
+  MarkPointComponent,
+  TooltipComponent,
+} from 'echarts/components';
 import type {
   GridComponentOption,
   LegendComponentOption,
+  MarkAreaComponentOption,
+  MarkPointComponentOption,
   TooltipComponentOption,
 } from 'echarts/components';
 import * as echarts from 'echarts/core';
 import { SVGRenderer } from 'echarts/renderers';
 
-echarts.use([BarChart, GridComponent, LegendComponent, TooltipComponent, SVGRenderer]);
+echarts.use([
+  BarChart,
+  GridComponent,
+  LegendComponent,
+  MarkAreaComponent,
+  MarkPointComponent,
+  TooltipComponent,
+  SVGRenderer,
+]);
 
 export type ChartOption = echarts.ComposeOption<
-  BarSeriesOption | GridComponentOption | LegendComponentOption | TooltipComponentOption
+  | BarSeriesOption
+  | GridComponentOption
+  | LegendComponentOption
+  | MarkAreaComponentOption
+  | MarkPointComponentOption
+  | TooltipComponentOption
 >;
 
 interface ChartProps {

@@ -2,6 +2,7 @@ import { useRef, type KeyboardEvent, type RefObject } from 'react';
 
 import { exportUrl, queryString, type DomainList, type ReportQuery, type Summary } from './api';
 import { FailuresPivot } from './FailuresPivot';
+import { Insights } from './Insights';
 import { Filters, type FilterChoice } from './Filters';
 import { formatCount, formatDay, formatPeriod } from './format';
 import { EmptyState, ErrorNotice, TlsLoggingNotice } from './Notices';
@@ -9,12 +10,13 @@ import { TlsPivot } from './TlsPivot';
 import { useApi } from './useApi';
 import { VolumePivot } from './VolumePivot';
 
-export type Pivot = 'volume' | 'tls' | 'failures';
+export type Pivot = 'volume' | 'tls' | 'failures' | 'insights';
 
 const PIVOTS: { pivot: Pivot; label: string }[] = [
   { pivot: 'volume', label: 'Sending Volume' },
   { pivot: 'tls', label: 'TLS Usage' },
   { pivot: 'failures', label: 'Failed logins' },
+  { pivot: 'insights', label: 'Insights' },
 ];
 
 const ARROW_STEPS: Record<string, number> = { ArrowRight: 1, ArrowLeft: -1 };
@@ -29,6 +31,10 @@ interface ReportProps {
   onPivotChange: (pivot: Pivot) => void;
   accountHref: (account: string) => string;
   onOpenAccount: (account: string) => void;
+  /** Raised after a review, so that every view of the signals fetches them again. */
+  insightsVersion: number;
+  onInsightsReviewed: () => void;
+  onOpenUrl: (url: string) => void;
 }
 
 /** The full report: filters, period, notices, the download and the three pivots. */
@@ -108,7 +114,8 @@ function Totals({ summary }: { summary: Summary }) {
   );
 }
 
-function Pivots({ query, pivot, onPivotChange, accountHref, onOpenAccount }: ReportProps) {
+function Pivots(props: ReportProps) {
+  const { query, pivot, onPivotChange, accountHref, onOpenAccount } = props;
   const tabRefs = useRef<Partial<Record<Pivot, HTMLButtonElement | null>>>({});
 
   // Arrow keys move between tabs, as in the WAI-ARIA tabs pattern.
@@ -157,6 +164,14 @@ function Pivots({ query, pivot, onPivotChange, accountHref, onOpenAccount }: Rep
           <TlsPivot query={query} accountHref={accountHref} onOpenAccount={onOpenAccount} />
         )}
         {pivot === 'failures' && <FailuresPivot query={query} />}
+        {pivot === 'insights' && (
+          <Insights
+            period={{ from: query.from, to: query.to }}
+            version={props.insightsVersion}
+            onReviewed={props.onInsightsReviewed}
+            onOpenUrl={props.onOpenUrl}
+          />
+        )}
       </div>
     </div>
   );

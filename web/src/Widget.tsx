@@ -1,4 +1,4 @@
-import type { Summary } from './api';
+import type { Insights, Summary } from './api';
 import { formatCount, formatPeriod } from './format';
 import type { ApiState } from './useApi';
 
@@ -39,6 +39,56 @@ export function Widget({ state, expanded, onOpen }: WidgetProps) {
         </>
       )}
       {state.loading && !summary && <span className="widget-text">Loading…</span>}
+      {state.error && (
+        <span className="widget-text error-text" role="alert">
+          {state.error.message}
+        </span>
+      )}
+    </button>
+  );
+}
+
+const SEVERITY_ORDER = ['critical', 'high', 'medium', 'low'] as const;
+
+interface InsightsWidgetProps {
+  state: ApiState<Insights>;
+  onOpen: () => void;
+}
+
+/** The dashboard card of open signals in the newest 7 days of data; opens the Insights view. */
+export function InsightsWidget({ state, onOpen }: InsightsWidgetProps) {
+  const insights = state.data;
+  const counts = SEVERITY_ORDER.map((severity) => ({
+    severity,
+    count: insights?.signals.filter((signal) => signal.severity === severity).length ?? 0,
+  })).filter((entry) => entry.count > 0);
+
+  return (
+    <button
+      type="button"
+      className={`widget widget-insights${insights && insights.open > 0 ? ' has-signals' : ''}`}
+      data-testid="widget-insights"
+      onClick={onOpen}
+      disabled={!insights}
+    >
+      <span className="widget-title">Unusual activity</span>
+      {insights && (
+        <>
+          <span className="widget-count" data-testid="widget-insights-count">
+            {formatCount(insights.open)}
+          </span>
+          <span className="widget-text">
+            open {insights.open === 1 ? 'signal' : 'signals'}
+            {counts.length > 0 && ': '}
+            {counts.map((entry) => `${entry.count} ${entry.severity}`).join(', ')}
+          </span>
+          <span className="widget-period">
+            Last 7 days: {formatPeriod(insights.from, insights.to)}
+          </span>
+          <span className="widget-more">Show insights</span>
+        </>
+      )}
+      {state.loading && !insights && <span className="widget-text">Computing…</span>}
       {state.error && (
         <span className="widget-text error-text" role="alert">
           {state.error.message}

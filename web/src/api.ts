@@ -182,3 +182,74 @@ async function errorOf(response: Response): Promise<ApiError> {
   }
   return new ApiError(message, response.status, code);
 }
+
+/** What the failed-logins pivot groups by. */
+export type FailurePivotKey = 'day' | 'username' | 'ip';
+
+export interface FailurePivotRow {
+  /** The day, the attempted username (null where the log names none) or the client IP. */
+  key: string | null;
+  failures: number;
+  usernames: number;
+  clientIps: number;
+  days: number;
+}
+
+export interface FailurePivot extends Period {
+  by: FailurePivotKey;
+  total: number;
+  rows: FailurePivotRow[];
+}
+
+export type Severity = 'low' | 'medium' | 'high' | 'critical';
+
+export interface ReviewNote {
+  note: string;
+  reviewedAt: string;
+  /** Activity up to this instant was reviewed; null covers later activity too. */
+  reviewedThrough: string | null;
+}
+
+/** A signal of unusual activity, as `smtp-auth-report insights --format json` prints it. */
+export interface InsightSignal {
+  id: string;
+  signal: string;
+  severity: Severity;
+  /** Null for a client address alone (password spraying). */
+  account: string | null;
+  clientIp: string | null;
+  firstSeen: string;
+  lastSeen: string;
+  evidence: Record<string, unknown>;
+  explanation: string;
+  reviewed: ReviewNote | null;
+  /** Report days (in the server's zone) that the evidence falls on. */
+  evidenceDays: string[];
+}
+
+export interface Insights extends Period {
+  timeZone: string;
+  open: number;
+  reviewed: number;
+  signals: InsightSignal[];
+}
+
+export interface ReviewRequest {
+  account?: string;
+  clientIp?: string;
+  signal?: string;
+  note: string;
+}
+
+/** Sends a JSON body with POST, turning the API's error shape into an ApiError. */
+export async function postJson<T>(url: string, body: unknown): Promise<T> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { Accept: 'application/json', 'Content-Type': 'application/json' },
+    credentials: 'same-origin',
+    body: JSON.stringify(body),
+  });
+
+  if (response.ok) return (await response.json()) as T;
+  throw await errorOf(response);
+}

@@ -1,4 +1,5 @@
 /** ECharts options for the report's charts. */
+import type { BarSeriesOption } from 'echarts/charts';
 import { TLS_LABELS, TLS_PROTOCOLS, type TlsDayRow, type TlsProtocol, type VolumeRow } from './api';
 import type { ChartOption } from './Chart';
 import {
@@ -240,17 +241,88 @@ export function tlsShareChartOption(days: string[], rows: TlsDayRow[]): ChartOpt
   };
 }
 
-/** Account detail: messages and recipients per day, side by side. */
+/** The shade over the days of a signal's evidence; tests find the highlight by this color. */
+export const EVIDENCE_AREA_COLOR = 'rgba(196, 49, 75, 0.14)';
+const EVIDENCE_POINT_COLOR = '#c4314b';
+
+/** Runs of consecutive axis indexes: [[first, last], ...]. */
+function indexRuns(indexes: number[]): [number, number][] {
+  const runs: [number, number][] = [];
+  for (const index of [...indexes].sort((a, b) => a - b)) {
+    const last = runs[runs.length - 1];
+    if (last && index === last[1] + 1) last[1] = index;
+    else runs.push([index, index]);
+  }
+  return runs;
+}
+
+/**
+ * Pins with the count on each evidence day that has messages, for the Messages series, so the
+ * eye finds the days the signal is about.
+ */
+function evidencePoints(days: string[], messages: number[], indexes: number[]) {
+  const points = indexes
+    .filter((index) => messages[index] > 0)
+    .map((index) => ({
+      name: days[index],
+      coord: [index, messages[index]],
+      value: messages[index],
+    }));
+  return {
+    markPoint: {
+      symbol: 'pin',
+      symbolSize: 40,
+      itemStyle: { color: EVIDENCE_POINT_COLOR },
+      label: { color: '#ffffff', fontSize: 11 },
+      data: points,
+    },
+  } satisfies Pick<BarSeriesOption, 'markPoint'>;
+}
+
+/**
+ * A shaded area over each run of evidence days. On the category axis a mark area runs from
+ * the centre of one day to the centre of another, so a single day would get none. It is drawn
+ * on a hidden value axis instead, where day i is i and half a day either side covers the
+ * whole band of each day; the empty series only carries the mark.
+ */
+function evidenceAreaParts(dayCount: number, indexes: number[]) {
+  const areas = indexRuns(indexes).map(([first, last]): [{ xAxis: number }, { xAxis: number }] => [
+    { xAxis: first - 0.5 },
+    { xAxis: last + 0.5 },
+  ]);
+  const axis = { type: 'value' as const, show: false, min: -0.5, max: dayCount - 0.5 };
+  const series: BarSeriesOption = {
+    type: 'bar',
+    name: 'Evidence',
+    xAxisIndex: 1,
+    data: [],
+    tooltip: { show: false },
+    markArea: { silent: true, itemStyle: { color: EVIDENCE_AREA_COLOR }, data: areas },
+  };
+  return { axis, series };
+}
+
+/**
+ * Account detail: messages and recipients per day, side by side. `evidenceDays` are shaded and
+ * pinned, for an account opened from a signal.
+ */
 export function accountDailyChartOption(
   days: string[],
   daily: { day: string; messages: number; recipients: number }[],
+  evidenceDays: string[] = [],
 ): ChartOption {
   const byDay = new Map(daily.map((row) => [row.day, row]));
   const messages = days.map((day) => byDay.get(day)?.messages ?? 0);
   const recipients = days.map((day) => byDay.get(day)?.recipients ?? 0);
+  const indexes = evidenceDays.map((day) => days.indexOf(day)).filter((index) => index >= 0);
+  const area = indexes.length > 0 ? evidenceAreaParts(days.length, indexes) : null;
+  const base = baseOption(days);
 
   return {
-    ...baseOption(days),
+    ...base,
+    xAxis: area ? [base.xAxis as object, area.axis] : base.xAxis,
+    // The evidence series is no data of the account: it stays out of the legend.
+    legend: { ...(base.legend as object), data: ['Messages', 'Recipients'] },
     color: [DOMAIN_COLORS[0], DOMAIN_COLORS[2]],
     tooltip: {
       trigger: 'axis',
@@ -266,10 +338,18 @@ export function accountDailyChartOption(
         return tooltipElement(formatDay(days[dataIndex] ?? ''), lines);
       },
     },
-    yAxis: { type: 'value', minInterval: 1 },
+    // With the hidden value axis the y axis line would be drawn at its zero, inside the chart.
+    yAxis: { type: 'value', minInterval: 1, axisLine: { show: false }, axisTick: { show: false } },
     series: [
-      { type: 'bar', name: 'Messages', data: messages, barMaxWidth: 48 },
+      {
+        type: 'bar',
+        name: 'Messages',
+        data: messages,
+        barMaxWidth: 48,
+        ...(indexes.length > 0 ? evidencePoints(days, messages, indexes) : {}),
+      },
       { type: 'bar', name: 'Recipients', data: recipients, barMaxWidth: 48 },
+      ...(area ? [area.series] : []),
     ],
   };
 }

@@ -44,3 +44,35 @@ export function accountUrl(account: string, from: string, to: string): string {
   const search = new URLSearchParams({ from, to });
   return `/accounts/${encodeURIComponent(account)}?${search.toString()}`;
 }
+
+/** The evidence of a signal to highlight on an account's chart. */
+export interface EvidenceHighlight {
+  signal: string;
+  /** Report days, YYYY-MM-DD, in order. */
+  days: string[];
+}
+
+/** Builds the account page address for a signal: its period and the evidence days to highlight. */
+export function evidenceUrl(
+  account: string,
+  period: { from: string; to: string },
+  signal: { signal: string; evidenceDays: string[] },
+): string {
+  const search = new URLSearchParams({
+    from: period.from,
+    to: period.to,
+    signal: signal.signal,
+    evidence: signal.evidenceDays.join(','),
+  });
+  return `/accounts/${encodeURIComponent(account)}?${search.toString()}`;
+}
+
+/** Reads the highlight of an account page address; null when it has none. */
+export function highlightOf(search: URLSearchParams): EvidenceHighlight | null {
+  const signal = search.get('signal');
+  const evidence = search.get('evidence');
+  if (!signal || !evidence) return null;
+
+  const days = evidence.split(',').filter((day) => /^\d{4}-\d{2}-\d{2}$/.test(day));
+  return days.length > 0 ? { signal, days: [...new Set(days)].sort() } : null;
+}

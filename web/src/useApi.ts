@@ -9,10 +9,11 @@ export interface ApiState<T> {
 }
 
 /**
- * Fetches a JSON endpoint and refetches when the URL changes. A null URL fetches nothing.
- * The previous data stays on screen while the next response loads, so tables do not flicker.
+ * Fetches a JSON endpoint and refetches when the URL or `version` changes. A null URL fetches
+ * nothing. The previous data stays on screen while the next response loads, so tables do not
+ * flicker. Raise `version` to fetch again after a change made through the API.
  */
-export function useApi<T>(url: string | null): ApiState<T> {
+export function useApi<T>(url: string | null, version = 0): ApiState<T> {
   const [state, setState] = useState<ApiState<T>>({ data: null, error: null, loading: !!url });
 
   useEffect(() => {
@@ -28,7 +29,7 @@ export function useApi<T>(url: string | null): ApiState<T> {
       },
     );
     return () => controller.abort();
-  }, [url]);
+  }, [url, version]);
 
   return state;
 }

@@ -34,7 +34,7 @@ const LOCK_FILE = 'lock';
  */
 export class Spool {
   private files: SpoolFile[] = [];
-  private nextSeq = 1;
+  private nextSeqNumber = 1;
   private bytesHeld = 0;
 
   private constructor(readonly dir: string) {}
@@ -56,6 +56,11 @@ export class Spool {
     return this.files.length;
   }
 
+  /** The sequence number of the next entry appended. */
+  get nextSeq(): number {
+    return this.nextSeqNumber;
+  }
+
   /** Sequence numbers of the entries not yet sent, oldest first. */
   get pending(): number[] {
     return this.files.map((file) => file.seq);
@@ -63,7 +68,7 @@ export class Spool {
 
   /** Write an entry durably and return its sequence number. */
   async append(inserts: TableRows[], text?: string): Promise<number> {
-    const seq = this.nextSeq++;
+    const seq = this.nextSeqNumber++;
     const body = text ?? JSON.stringify({ seq, inserts } satisfies SpoolEntry);
     const file = path.join(this.dir, `batch-${String(seq).padStart(12, '0')}.json`);
     await writeDurably(file, body);
@@ -75,13 +80,22 @@ export class Spool {
 
   /** Returns the text an entry would have, so a caller can learn its size before appending it. */
   entryText(inserts: TableRows[]): string {
-    return JSON.stringify({ seq: this.nextSeq, inserts } satisfies SpoolEntry);
+    return JSON.stringify({ seq: this.nextSeqNumber, inserts } satisfies SpoolEntry);
   }
 
   async oldest(): Promise<SpoolEntry | null> {
     const first = this.files[0];
     if (!first) return null;
     return JSON.parse(await readFile(first.file, 'utf8')) as SpoolEntry;
+  }
+
+  /** Returns every entry not yet sent, oldest first. */
+  async entries(): Promise<SpoolEntry[]> {
+    const entries: SpoolEntry[] = [];
+    for (const { file } of this.files) {
+      entries.push(JSON.parse(await readFile(file, 'utf8')) as SpoolEntry);
+    }
+    return entries;
   }
 
   /** Remove the oldest entry, once it was sent. */
@@ -105,7 +119,7 @@ export class Spool {
       this.files.push({ seq, file, bytes: size });
       this.bytesHeld += size;
     }
-    this.nextSeq = (this.files.at(-1)?.seq ?? 0) + 1;
+    this.nextSeqNumber = (this.files.at(-1)?.seq ?? 0) + 1;
   }
 }
 

@@ -31,6 +31,8 @@ export interface EventBatch {
   checkpoint?: SourceCheckpoint;
   /** The correlator state at the checkpoint, as JSON. */
   state?: { format: string; json: string };
+  /** More correlator states at the checkpoint, one per format, written after `state`. */
+  states?: { format: string; json: string }[];
 }
 
 /** The logger methods the writer uses; a pino logger fits. */
@@ -82,7 +84,11 @@ const FAILURE_TABLE = 'auth_failures';
  * ClickHouse is down resumes where the last spooled batch ended.
  */
 export class ClickHouseWriter {
+  readonly kind = 'clickhouse';
   private local: LocalState = { sources: [], states: {} };
+  /** The spool entry whose checkpoint is being saved, and when that is done (see write). */
+  private saving: { seq: number; done: Promise<void> } | undefined;
+  private outage = false;
   private stateVersion = 0;
   private sending: Promise<void> = Promise.resolve();
   private wake: (() => void) | undefined;
@@ -109,6 +115,16 @@ export class ClickHouseWriter {
   /** Batches spooled and not yet accepted by ClickHouse. */
   get pendingBatches(): number {
     return this.spool.length;
+  }
+
+  /** The spool folder, for messages about batches kept there. */
+  get spoolDir(): string {
+    return this.spool.dir;
+  }
+
+  /** Whether ClickHouse rejected a batch, which stops the writer until it is opened again. */
+  get rejected(): boolean {
+    return this.fatal !== undefined;
   }
 
   /** This host's checkpoints, as of the last batch written. */
@@ -151,11 +167,42 @@ export class ClickHouseWriter {
     if (batch.checkpoint) {
       inserts.push({ table: 'sources', rows: [this.checkpointRow(batch.checkpoint)] });
     }
-    if (batch.state) {
-      inserts.push({ table: 'correlator_state', rows: [this.stateRow(batch.state)] });
+    const states = statesOf(batch);
+    if (states.length > 0) {
+      const rows = states.map((state) => this.stateRow(state));
+      inserts.push({ table: 'correlator_state', rows });
     }
-    await this.append(inserts);
-    await this.saveLocalState(batch);
+
+    // The send loop keeps the batch in the spool until its checkpoint is saved here too.
+    // Otherwise a crash in between would lose a new file's source id, and reading the
+    // file again would give its events new ids, which do not collapse with the sent ones.
+    let saved!: () => void;
+    const done = new Promise<void>((resolve) => (saved = resolve));
+    try {
+      await this.append(inserts, done);
+      await this.saveLocalState(batch, inserts);
+    } finally {
+      saved();
+    }
+  }
+
+  /**
+   * Wait until ClickHouse has accepted every spooled batch, for at most `timeoutMs`. Returns
+   * false when batches are still spooled then.
+   */
+  async flushWithin(timeoutMs: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), timeoutMs);
+    });
+    const flushed = this.flush().then(() => true);
+    // After a timeout, close() ends the flush with an error that no caller awaits.
+    flushed.catch(() => undefined);
+    try {
+      return await Promise.race([flushed, timedOut]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Wait until ClickHouse has accepted every spooled batch. */
@@ -207,10 +254,12 @@ export class ClickHouseWriter {
     return this.options.ingestHost;
   }
 
-  private async append(inserts: TableRows[]): Promise<void> {
+  /** Spool an entry; `saving` settles once the caller has saved the entry's checkpoint. */
+  private async append(inserts: TableRows[], saving?: Promise<void>): Promise<void> {
     if (this.fatal) throw this.fatal;
     const text = this.spool.entryText(inserts);
     await this.waitForRoom(Buffer.byteLength(text));
+    if (saving) this.saving = { seq: this.spool.nextSeq, done: saving };
     await this.spool.append(inserts, text);
     this.wake?.();
   }
@@ -252,6 +301,7 @@ export class ClickHouseWriter {
         continue;
       }
 
+      if (this.saving?.seq === entry.seq) await this.saving.done;
       await this.spool.removeOldest();
       this.recovered(entry.seq);
       for (const waiter of this.waiters.splice(0)) waiter();
@@ -271,6 +321,13 @@ export class ClickHouseWriter {
     const initial = this.options.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS;
     const max = this.options.maxRetryDelayMs ?? DEFAULT_MAX_RETRY_DELAY_MS;
     const delayMs = Math.min(max, initial * 2 ** Math.min(this.failedAttempts - 1, 20));
+    if (!this.outage) {
+      this.outage = true;
+      this.options.log.warn(
+        { store: this.store.name, spoolDir: this.spool.dir, err },
+        'clickhouse unreachable; batches are kept in the spool and sent when it accepts them',
+      );
+    }
 
     // One warning per failed attempt, so at most one per maxRetryDelayMs once the wait is long.
     this.options.log.warn(
@@ -295,6 +352,7 @@ export class ClickHouseWriter {
   }
 
   private recovered(seq: number): void {
+    this.outage = false;
     if (this.failedAttempts === 0) return;
     this.options.log.info(
       { store: this.store.name, batch: seq, failedAttempts: this.failedAttempts },
@@ -345,6 +403,8 @@ export class ClickHouseWriter {
     const file = path.join(this.spool.dir, LOCAL_STATE_FILE);
     const text = await readFile(file, 'utf8').catch(() => null);
     this.local = text ? (JSON.parse(text) as LocalState) : await this.storedState();
+    // A crash between spooling a batch and saving this state leaves the batch ahead of it.
+    for (const entry of await this.spool.entries()) applyStateRows(this.local, entry.inserts);
 
     const versions = Object.values(this.local.states).map((state) => state.version);
     this.stateVersion = Math.max(0, ...versions);
@@ -380,21 +440,50 @@ export class ClickHouseWriter {
     };
   }
 
-  private async saveLocalState(batch: EventBatch): Promise<void> {
-    if (!batch.checkpoint && !batch.state) return;
-    if (batch.checkpoint) {
-      const others = this.local.sources.filter((source) => source.id !== batch.checkpoint?.id);
-      this.local.sources = [...others, { ...batch.checkpoint }];
-    }
-    if (batch.state) {
-      this.local.states[batch.state.format] = {
-        json: batch.state.json,
-        version: this.stateVersion,
-      };
-    }
+  private async saveLocalState(batch: EventBatch, inserts: TableRows[]): Promise<void> {
+    if (!batch.checkpoint && statesOf(batch).length === 0) return;
+    applyStateRows(this.local, inserts);
     const file = path.join(this.spool.dir, LOCAL_STATE_FILE);
     await writeDurably(file, JSON.stringify(this.local));
   }
+}
+
+function statesOf(batch: EventBatch): { format: string; json: string }[] {
+  return [...(batch.state ? [batch.state] : []), ...(batch.states ?? [])];
+}
+
+/**
+ * Apply the checkpoint and state rows of a batch to the local state. Offsets of a source and
+ * state versions only grow, so the larger one wins, as in the tables' ReplacingMergeTree.
+ */
+function applyStateRows(local: LocalState, inserts: TableRows[]): void {
+  for (const { table, rows } of inserts) {
+    if (table === 'sources') for (const row of rows) applySourceRow(local, row);
+    if (table !== 'correlator_state') continue;
+    for (const row of rows) {
+      const format = String(row.format);
+      const version = Number(row.row_version);
+      if ((local.states[format]?.version ?? -1) > version) continue;
+      local.states[format] = { json: String(row.state), version };
+    }
+  }
+}
+
+function applySourceRow(local: LocalState, row: InsertRow): void {
+  const id = Number(row.source_id);
+  const byteOffset = Number(row.byte_offset);
+  const known = local.sources.find((source) => source.id === id);
+  if (known && known.byteOffset > byteOffset) return;
+
+  const checkpoint: SourceCheckpoint = {
+    id,
+    path: String(row.path),
+    fingerprint: String(row.fingerprint),
+    fingerprintBytes: Number(row.fingerprint_bytes),
+    byteOffset,
+    lineCount: Number(row.line_count),
+  };
+  local.sources = [...local.sources.filter((source) => source.id !== id), checkpoint];
 }
 
 /** Columns of submitted_messages in the order the writer and settleNoTlsLine name them. */

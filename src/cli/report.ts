@@ -203,7 +203,7 @@ function warnTlsLogging(summary: Summary): void {
   for (const gap of summary.tlsLoggingOff) {
     process.stderr.write(
       `note: TLS version unknown for ${gap.messages} messages on ${gap.server}: its log has no TLS lines; ` +
-        'set smtpd_tls_loglevel = 1 in main.cf to record them\n',
+        'for Postfix set smtpd_tls_loglevel = 1 in main.cf, for Sendmail set LogLevel to 9 or more\n',
     );
   }
 }

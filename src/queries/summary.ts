@@ -42,7 +42,10 @@ export interface Summary {
   recipients: number;
   failures: number;
   tls: Record<TlsProtocol, number>;
-  /** Servers where TLS versions are unknown because smtpd_tls_loglevel is 0. */
+  /**
+   * Servers whose log has no TLS lines, so TLS versions are unknown: Postfix with
+   * smtpd_tls_loglevel = 0, Sendmail with a LogLevel below 9.
+   */
   tlsLoggingOff: TlsLoggingGap[];
 }
 

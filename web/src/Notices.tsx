@@ -10,8 +10,9 @@ export function ErrorNotice({ error }: { error: ApiError }) {
 }
 
 /**
- * Postfix logs the TLS version of a session only with `smtpd_tls_loglevel = 1` or higher, so a
- * server that logs no TLS line at all leaves the version of its messages unknown.
+ * Postfix logs the TLS version of a session only with `smtpd_tls_loglevel = 1` or higher, and
+ * Sendmail its STARTTLS=server line only from LogLevel 9, so a server that logs no TLS line at
+ * all leaves the version of its messages unknown.
  */
 export function TlsLoggingNotice({ gaps }: { gaps: Summary['tlsLoggingOff'] }) {
   if (gaps.length === 0) return null;
@@ -31,8 +32,9 @@ export function TlsLoggingNotice({ gaps }: { gaps: Summary['tlsLoggingOff'] }) {
         ))}
       </ul>
       <p>
-        Set <code>smtpd_tls_loglevel = 1</code> in that server&apos;s Postfix main.cf and run{' '}
-        <code>postfix reload</code>; messages from then on show their TLS version.
+        On Postfix, set <code>smtpd_tls_loglevel = 1</code> in main.cf and run{' '}
+        <code>postfix reload</code>. On Sendmail, set <code>LogLevel</code> to 9 or more (9 is its
+        default). Messages from then on show their TLS version.
       </p>
     </div>
   );

@@ -2,12 +2,14 @@
  * Takes the screenshots in docs/screenshots from the real server over the lab fixture.
  * Run after `npm run build`: `npx tsx test/web/screenshots.ts`.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 import type { Page } from 'playwright-core';
 
 import { chromiumMissingReason, launchBrowser, startReportServer } from './harness.js';
+import { writeInsightsLog } from './insights-log.js';
 
 const FIXTURE = path.resolve('test/fixtures/postfix/lab-submission.log');
 const OUT_DIR = path.resolve('docs/screenshots');
@@ -68,7 +70,32 @@ async function main(): Promise<void> {
     await browser.close();
     await server.stop();
   }
+  await insightsScreenshots();
   process.stdout.write(`screenshots written to ${OUT_DIR}\n`);
+}
+
+/** The Insights tab and a signal's evidence on the account chart, over weeks of history. */
+async function insightsScreenshots(): Promise<void> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'smtp-auth-report-screenshots-'));
+  const server = await startReportServer([writeInsightsLog(dir), FIXTURE]);
+  const browser = await launchBrowser();
+  try {
+    const page = await browser.context.newPage();
+    await page.goto(`${server.url}/`);
+    await page.getByTestId('pivot-insights').click();
+    await page.getByTestId('signal').first().waitFor();
+    await page.mouse.move(0, 0);
+    await page.screenshot({ path: path.join(OUT_DIR, 'insights.png'), fullPage: true });
+
+    const spike = page.locator('[data-testid="signal"][data-signal="volume-spike"]');
+    await spike.getByTestId('signal-open').click();
+    await waitForChart(page, 'account-chart');
+    await page.screenshot({ path: path.join(OUT_DIR, 'insight-evidence.png'), fullPage: true });
+  } finally {
+    await browser.close();
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 await main();

@@ -9,6 +9,7 @@ import type {
 import { detach } from '../parsers/postfix/client.js';
 import { isMalformed, SKIPPED } from '../parsers/result.js';
 import type { Relay } from '../parsers/sendmail/relay.js';
+import { afterQueueId, isDeliveryAt, isInboundFromAt } from '../parsers/sendmail/prefilter.js';
 import { parseSendmail, type SendmailRecord } from '../parsers/sendmail/sm-mta.js';
 
 /**
@@ -102,12 +103,18 @@ export class SendmailCorrelator implements SyslogCorrelator {
   }
 
   /**
-   * Skip a `to=` line of a pid without a session before it is decoded. Such a line matters
-   * only when the connection's own process logs it for a message it did not accept (see
-   * aborted), and delivery processes write most lines of a busy Sendmail log.
+   * Skip, before they are decoded, the `from=` lines of inbound mail and the `to=` lines of a
+   * pid without a session. A `to=` line matters only when the connection's own process logs
+   * it for a message it did not accept (see aborted); delivery processes write most of them.
    */
   mayMatter(bytes: Buffer, start: number, end: number, pid: number): boolean {
-    if (!isDeliveryLine(bytes, start, end)) return true;
+    const at = afterQueueId(bytes, start, end);
+    if (at < 0) return true;
+    if (isDeliveryAt(bytes, at, end)) return this.hasSession(pid);
+    return !isInboundFromAt(bytes, at, end);
+  }
+
+  private hasSession(pid: number): boolean {
     const states = this.serverStates;
     for (let i = 0; i < states.length; i++) if (states[i].sessions.has(pid)) return true;
     return false;
@@ -390,24 +397,4 @@ function detachRelay(relay: Relay): Relay {
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null;
-}
-
-const COLON = 0x3a;
-const SPACE = 0x20;
-const T = 0x74;
-const O = 0x6f;
-const EQUALS = 0x3d;
-
-/** True for `QUEUEID: to=...`, with a queue id of 12 to 24 letters and digits. */
-function isDeliveryLine(bytes: Buffer, start: number, end: number): boolean {
-  let at = start;
-  while (at < end && at - start <= 24 && isAlphanumeric(bytes[at])) at++;
-  const idLength = at - start;
-  if (idLength < 12 || idLength > 24) return false;
-  if (bytes[at] !== COLON || bytes[at + 1] !== SPACE) return false;
-  return at + 5 <= end && bytes[at + 2] === T && bytes[at + 3] === O && bytes[at + 4] === EQUALS;
-}
-
-function isAlphanumeric(code: number): boolean {
-  return (code >= 48 && code <= 57) || (code >= 65 && code <= 90) || (code >= 97 && code <= 122);
 }

@@ -76,6 +76,14 @@ export function normaliseMechanism(raw: string): string {
   return raw.trim().toUpperCase();
 }
 
+/**
+ * Return the SASL mechanism of an event: the one its reader mapped (Exim logs the
+ * authenticator's configured name), else its logged method in standard spelling.
+ */
+export function saslMechanismOf(event: { saslMethod: string; saslMechanism?: string }): string {
+  return event.saslMechanism ?? normaliseMechanism(event.saslMethod);
+}
+
 /** Lower-case domain of an envelope sender; empty when it has none. */
 export function senderDomainOf(senderAddress: string): string {
   const at = senderAddress.lastIndexOf('@');

@@ -1,5 +1,5 @@
 import {
-  normaliseMechanism,
+  saslMechanismOf,
   senderDomainOf,
   type AuthFailure,
   type SubmittedMessage,
@@ -106,7 +106,7 @@ export class EventColumnsBuilder {
     c[3].text(m.queueId);
     c[4].text(m.account);
     c[5].text(m.saslMethod);
-    c[6].text(m.saslMechanism ?? normaliseMechanism(m.saslMethod));
+    c[6].text(saslMechanismOf(m));
     c[7].text(m.senderAddress);
     c[8].text(senderDomainOf(m.senderAddress));
     c[9].text(m.clientIp);
@@ -127,7 +127,7 @@ export class EventColumnsBuilder {
     c[2].text(line(f.service));
     c[3].nullable(f.attemptedUsername);
     c[4].text(f.saslMethod);
-    c[5].text(f.saslMechanism ?? normaliseMechanism(f.saslMethod));
+    c[5].text(saslMechanismOf(f));
     c[6].text(f.clientIp);
     c[7].text(f.clientName);
     c[8].text(f.tlsProtocol);

@@ -37,6 +37,7 @@ const LOGS = [
   'postfix/content-filter.log',
   'dovecot/submission-verbose.log',
   'exim/lab-submission.log',
+  'exim/harness-default.log',
   'sendmail/lab-8.17.log',
   'opensmtpd/sessions-6.4.log',
   'exchange/client-submission.log',
@@ -223,6 +224,33 @@ describe.skipIf(skipReason !== null)(
       expect(counts.messageIds).toBe(expected.messages);
       expect(counts.failureIds).toBe(expected.failures);
       expect(await accountTotals(store)).toEqual(await duckdbAccountTotals(duckdb));
+    });
+
+    it('stores the same fields as duckdb', { timeout: 120_000 }, async () => {
+      const duckdb = `duckdb:${path.join(work.dir, 'fields.duckdb')}`;
+      expectSuccess(runCli(['ingest', '--store', duckdb, '--year', '2026', ...LOGS]));
+      const report = (storeUrl: string, view: string) => {
+        const period = ['--from', '1900-01-01', '--to', '9998-12-31', '--timezone', 'UTC'];
+        const run = runCli([
+          'report',
+          '--store',
+          storeUrl,
+          '--view',
+          view,
+          '--format',
+          'json',
+          ...period,
+        ]);
+        expectSuccess(run);
+        return JSON.parse(run.stdout) as Array<Record<string, unknown>>;
+      };
+
+      // Exim logs the authenticator's name (plain_server); both stores keep the mapped PLAIN.
+      const details = report(url('fixtures'), 'details');
+      expect(details.map((row) => row.saslMechanism)).toContain('PLAIN');
+      expect(details.map((row) => row.saslMechanism)).not.toContain('PLAIN_SERVER');
+      expect(details).toEqual(report(duckdb, 'details'));
+      expect(report(url('fixtures'), 'failures')).toEqual(report(duckdb, 'failures'));
     });
 
     it('adds nothing when run again', { timeout: 120_000 }, async () => {

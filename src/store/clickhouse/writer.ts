@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 
 import {
-  normaliseMechanism,
+  saslMechanismOf,
   senderDomainOf,
   type AuthFailure,
   type ReportEvent,
@@ -577,7 +577,7 @@ function messageColumns(m: SubmittedMessage): InsertRow {
     queue_id: m.queueId,
     account: m.account,
     sasl_method: m.saslMethod,
-    sasl_mechanism: normaliseMechanism(m.saslMethod),
+    sasl_mechanism: saslMechanismOf(m),
     sender_address: m.senderAddress,
     sender_domain: senderDomainOf(m.senderAddress),
     client_ip: m.clientIp,
@@ -598,7 +598,7 @@ function failureColumns(f: AuthFailure): InsertRow {
     service: f.service,
     attempted_username: f.attemptedUsername,
     sasl_method: f.saslMethod,
-    sasl_mechanism: normaliseMechanism(f.saslMethod),
+    sasl_mechanism: saslMechanismOf(f),
     client_ip: f.clientIp,
     client_name: f.clientName,
     tls_protocol: f.tlsProtocol,

@@ -1,6 +1,6 @@
 import { queryFailurePivot, type FailurePivot, type FailurePivotRow } from '../queries/failures.js';
 import type { ReportFilter } from '../queries/filters.js';
-import type { DuckDBStore } from '../store/duckdb/store.js';
+import type { ReportStore } from '../store/report-store.js';
 import { csvLine, textTable, type Cell } from './format.js';
 import type { Format } from './report.js';
 
@@ -17,7 +17,7 @@ const PIVOT_COLUMNS: Record<FailurePivot, { key: string; counts: (keyof FailureP
 
 /** Print one failed-logins pivot. Only data goes to standard output in json and csv. */
 export async function printFailurePivot(
-  store: DuckDBStore,
+  store: ReportStore,
   filter: ReportFilter,
   by: FailurePivot,
   format: Format,

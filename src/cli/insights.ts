@@ -17,6 +17,7 @@ import {
 } from '../insights/signal.js';
 import { WebhookSender } from '../insights/webhook.js';
 import { resolvePeriod, type ReportFilter } from '../queries/filters.js';
+import { requireDuckDBStore } from '../server/store-kind.js';
 import type { DuckDBStore } from '../store/duckdb/store.js';
 import { printable } from '../text.js';
 import { ZoneConverter } from '../time.js';
@@ -64,6 +65,7 @@ export function addInsightsCommand(program: Command, parts: InsightsCommandParts
     )
     .action(async (options) => {
       const settings = loadSettings(options);
+      requireDuckDBStore(settings.store);
       const filter = parts.reportFilter(options, settings.timeZone);
       await parts.withStore(settings.store, (store) => runInsights(store, filter, options));
     });
@@ -80,6 +82,7 @@ export function addInsightsCommand(program: Command, parts: InsightsCommandParts
     .action(async (account: string | undefined, _options, command: Command) => {
       const options = command.optsWithGlobals<ReviewOptions & { store?: string }>();
       const settings = loadSettings(options);
+      requireDuckDBStore(settings.store);
       const request = reviewRequest(account, options);
       const mark = await parts.withStore(settings.store, (store) =>
         addReview((sql, params) => store.all(sql, params), request),

@@ -236,7 +236,9 @@ export function buildProgram(): Command {
       const by = failurePivotOption(view, options.by);
       const filter = reportFilter(options, settings.timeZone);
       if (by) {
-        await withStore(settings.store, (store) => printFailurePivot(store, filter, by, format));
+        await withReportStore(settings.store, (store) =>
+          printFailurePivot(store, filter, by, format),
+        );
       } else {
         await withReportStore(settings.store, (store) => printReport(store, filter, view, format));
       }
@@ -270,7 +272,9 @@ export function buildProgram(): Command {
       });
       // The terminal gets the report at a glance; the browser gets all of it.
       const filter = reportFilter({}, settings.timeZone);
-      await withStore(settings.store, (store) => printReport(store, filter, 'summary', 'text'));
+      await withReportStore(settings.store, (store) =>
+        printReport(store, filter, 'summary', 'text'),
+      );
       await runServe(settings, serveFlags);
     });
 

@@ -202,7 +202,7 @@ function printSummary(summary: Summary, filter: ReportFilter, format: Format): v
 function warnTlsLogging(summary: Summary): void {
   for (const gap of summary.tlsLoggingOff) {
     process.stderr.write(
-      `note: TLS version unknown for ${gap.messages} messages on ${gap.server}: its log has no TLS lines; ` +
+      `note: TLS version unknown for ${gap.messages} ${gap.messages === 1 ? 'message' : 'messages'} on ${gap.server}: its log has no TLS lines; ` +
         'for Postfix set smtpd_tls_loglevel = 1 in main.cf, for Sendmail set LogLevel to 9 or more\n',
     );
   }

@@ -16,10 +16,13 @@ import { buildServer } from '../server/app.js';
 import { FOLLOW_INTERVAL_MS, LogFollower } from '../server/follow.js';
 import { formatListen, serverUrl, type ListenAddress } from '../server/listen.js';
 import { openStore, removeServerFile, writeServerFile } from '../server/server-file.js';
+import { duckdbOnlyOption, shownClickHouseUrl } from '../server/store-kind.js';
 import { resolveSources } from '../sources/files.js';
 import { ensureRollups, REFRESH_MEMORY_MIB } from '../store/duckdb/rollups.js';
 import type { DuckDBStore } from '../store/duckdb/store.js';
-import { parseStoreUrl } from '../store/url.js';
+import { ClickHouseStore } from '../store/clickhouse/store.js';
+import { closeReportStore, type ReportStore } from '../store/report-store.js';
+import { parseAnyStoreUrl, type ClickHouseLocation } from '../store/url.js';
 import { ALERT_WEBHOOK_ENV } from './insights.js';
 import {
   checkServeFlags,
@@ -39,8 +42,9 @@ const STOP_INGEST_WAIT_MS = 5000;
 const SERVE_MEMORY_MIB = REFRESH_MEMORY_MIB;
 
 /**
- * Serve the report until SIGINT or SIGTERM. While it runs, `<store path>.server.json` names
- * the server, so that other commands that find the store locked can report its URL.
+ * Serve the report until SIGINT or SIGTERM. While a DuckDB store is served,
+ * `<store path>.server.json` names the server, so that other commands that find the store
+ * locked can report its URL.
  */
 export async function runServe(settings: Settings, flags: ServeFlags): Promise<void> {
   const { token, listen } = checkServeFlags(flags);
@@ -50,9 +54,15 @@ export async function runServe(settings: Settings, flags: ServeFlags): Promise<v
     intervalSeconds: flags.alertInterval,
     defaultIntervalSeconds: DEFAULT_ALERT_INTERVAL_SECONDS,
   });
+  const location = parseAnyStoreUrl(settings.store);
+  if (location.kind === 'clickhouse') {
+    checkClickHouseFlags(location, flags, alertConfig);
+    await serveClickHouse(location, settings, { token, listen });
+    return;
+  }
   if (flags.follow.length > 0) await resolveSources(flags.follow);
 
-  const storePath = parseStoreUrl(settings.store).path;
+  const storePath = location.path;
   if (flags.follow.length === 0 && !existsSync(storePath)) {
     throw new AppError('SOURCE_NOT_FOUND', {
       path: storePath,
@@ -62,10 +72,7 @@ export async function runServe(settings: Settings, flags: ServeFlags): Promise<v
   }
   const store = await openStore(storePath, { memoryLimitMib: SERVE_MEMORY_MIB });
 
-  const log = pino(
-    { redact: ['req.headers.authorization', 'req.headers.cookie'] },
-    pino.destination({ dest: 2, sync: true }),
-  );
+  const log = serverLogger();
   await refreshRollups(store, log);
   const app = buildServer({ store, timeZone: settings.timeZone, token, logger: log });
   const url = await listenOrClose(app, store, listen);
@@ -93,6 +100,52 @@ export async function runServe(settings: Settings, flags: ServeFlags): Promise<v
   if (!ingestStopped) process.exit(0);
 }
 
+/** Reject the options that need a DuckDB store, before anything is opened. */
+function checkClickHouseFlags(
+  location: ClickHouseLocation,
+  flags: ServeFlags,
+  alertConfig: AlertConfig | null,
+): void {
+  const storeUrl = shownClickHouseUrl(location);
+  if (flags.follow.length > 0) throw duckdbOnlyOption('--follow', flags.follow, storeUrl);
+  if (alertConfig) {
+    const option = flags.alertWebhook === undefined ? ALERT_WEBHOOK_ENV : '--alert-webhook';
+    throw duckdbOnlyOption(option, new URL(alertConfig.url).origin, storeUrl);
+  }
+}
+
+/**
+ * Serve a ClickHouse store until SIGINT or SIGTERM. Other processes write to it, so there are
+ * no rollups to refresh here and no server file: nothing locks a ClickHouse store.
+ */
+async function serveClickHouse(
+  location: ClickHouseLocation,
+  settings: Settings,
+  { token, listen }: { token?: string; listen: ListenAddress },
+): Promise<void> {
+  const store = await ClickHouseStore.open(location);
+  const log = serverLogger();
+  const app = buildServer({ store, timeZone: settings.timeZone, token, logger: log });
+  const url = await listenOrClose(app, store, listen);
+
+  process.stderr.write(`smtp-auth-report: serving the report at ${url}\n`);
+  const storeUrl = shownClickHouseUrl(location);
+  log.info({ url, store: storeUrl, tokenRequired: token !== undefined }, 'server started');
+  const signal = await nextSignal();
+
+  log.info({ signal }, 'server stopping');
+  await app.close();
+  await store.close();
+  log.info({ signal }, 'server stopped');
+}
+
+function serverLogger(): Logger {
+  return pino(
+    { redact: ['req.headers.authorization', 'req.headers.cookie'] },
+    pino.destination({ dest: 2, sync: true }),
+  );
+}
+
 /**
  * Bring the rollups up to date before the first request, so that no request waits for
  * events that were ingested while no server ran.
@@ -108,14 +161,14 @@ async function refreshRollups(store: DuckDBStore, log: Logger): Promise<void> {
 /** Listen and return the URL to open; port 0 becomes the port the system chose. */
 async function listenOrClose(
   app: FastifyInstance,
-  store: DuckDBStore,
+  store: ReportStore,
   listen: ListenAddress,
 ): Promise<string> {
   try {
     await app.listen({ host: listen.host, port: listen.port });
   } catch (err) {
     await app.close();
-    store.close();
+    await closeReportStore(store);
     throw listenError(err as NodeJS.ErrnoException, listen);
   }
   const address = app.server.address();

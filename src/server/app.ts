@@ -7,13 +7,13 @@ import Fastify, {
 } from 'fastify';
 
 import { AppError } from '../errors.js';
-import type { DuckDBStore } from '../store/duckdb/store.js';
+import type { ReportStore } from '../store/report-store.js';
 import { registerAuth } from './auth.js';
 import { registerApiRoutes } from './routes.js';
 import { DEFAULT_WEB_ROOT, registerWebUi } from './web.js';
 
 export interface ServerOptions {
-  store: DuckDBStore;
+  store: ReportStore;
   /** The IANA time zone of report days. */
   timeZone: string;
   /** The access token; without one, every request is allowed (loopback use only). */

@@ -11,6 +11,7 @@ import type { DuckDBStore, StoreQuery } from '../store/duckdb/store.js';
 import { addDays, checkDate, ZoneConverter } from '../time.js';
 import { connectionMutex } from './mutex.js';
 import { parseQuery } from './params.js';
+import { sendDuckDBOnly } from './store-kind.js';
 
 /** Only the endpoints' own values: a longer account or address is no login. */
 const MAX_SUBJECT = 320;
@@ -116,6 +117,15 @@ export function registerInsightRoutes(app: FastifyInstance, context: InsightsApi
 
     return reply.code(201).send(markJson(mark));
   });
+}
+
+/**
+ * Register `GET /api/insights` and `POST /api/reviews` for a ClickHouse store. Both send 501
+ * with the reason, because the insights engine and its reviews run DuckDB SQL.
+ */
+export function registerInsightsUnavailable(app: FastifyInstance): void {
+  app.get('/api/insights', async (_request, reply) => sendDuckDBOnly(reply, 'GET /api/insights'));
+  app.post('/api/reviews', async (_request, reply) => sendDuckDBOnly(reply, 'POST /api/reviews'));
 }
 
 function checkedDates(params: { from?: string; to?: string }): { from?: string; to?: string } {

@@ -1,4 +1,5 @@
 import type { DuckDBStore } from '../store/duckdb/store.js';
+import type { ReportStore } from '../store/report-store.js';
 
 /** An async mutex that grants the lock in request order. */
 export class Mutex {
@@ -42,6 +43,17 @@ export function connectionMutex(store: DuckDBStore): Mutex {
     mutexes.set(store, mutex);
   }
   return mutex;
+}
+
+/**
+ * Return a function that runs a query of the store. On DuckDB it waits for the connection
+ * mutex. A ClickHouse store sends each query as an HTTP request, and @clickhouse/client keeps
+ * up to 10 sockets by default, so up to 10 queries run at the same time.
+ */
+export function storeRunner(store: ReportStore): <T>(work: () => Promise<T>) => Promise<T> {
+  if (store.kind === 'clickhouse') return (work) => work();
+  const mutex = connectionMutex(store);
+  return (work) => mutex.run(work);
 }
 
 /**

@@ -433,6 +433,7 @@ export const OPENAPI_DOCUMENT = {
             content: { 'application/json': { schema: ref('Insights') } },
           },
           ...ERROR_RESPONSES,
+          '501': { $ref: '#/components/responses/NeedsDuckDB' },
         },
       },
     },
@@ -454,6 +455,7 @@ export const OPENAPI_DOCUMENT = {
             description: 'No message or failed login of the account or address is in the store',
             content: { 'application/json': { schema: ref('Error') } },
           },
+          '501': { $ref: '#/components/responses/NeedsDuckDB' },
         },
       },
     },
@@ -495,6 +497,11 @@ export const OPENAPI_DOCUMENT = {
       },
       NotFound: {
         description: 'The account has no message in the period',
+        content: { 'application/json': { schema: ref('Error') } },
+      },
+      NeedsDuckDB: {
+        description:
+          'The server reads a ClickHouse store, and insights and reviews need a DuckDB store',
         content: { 'application/json': { schema: ref('Error') } },
       },
     },

@@ -13,9 +13,9 @@ import { resolvePeriod, type ReportFilter } from '../queries/filters.js';
 import { querySummary } from '../queries/summary.js';
 import { queryTls } from '../queries/tls.js';
 import { queryVolume } from '../queries/volume.js';
-import type { DuckDBStore } from '../store/duckdb/store.js';
-import { registerInsightRoutes } from './insights-routes.js';
-import { connectionMutex } from './mutex.js';
+import type { ReportStore } from '../store/report-store.js';
+import { registerInsightRoutes, registerInsightsUnavailable } from './insights-routes.js';
+import { storeRunner } from './mutex.js';
 import { OPENAPI_DOCUMENT } from './openapi.js';
 import {
   accountsQuery,
@@ -31,15 +31,14 @@ import {
 } from './params.js';
 
 export interface ApiContext {
-  store: DuckDBStore;
+  store: ReportStore;
   /** The IANA time zone of report days. */
   timeZone: string;
 }
 
 /** Register the report endpoints under /api. Each handler validates, filters, queries, responds. */
 export function registerApiRoutes(app: FastifyInstance, { store, timeZone }: ApiContext): void {
-  const mutex = connectionMutex(store);
-  const serial = <T>(work: () => Promise<T>) => mutex.run(work);
+  const serial = storeRunner(store);
 
   app.get('/api/openapi.json', async () => OPENAPI_DOCUMENT);
 
@@ -123,7 +122,8 @@ export function registerApiRoutes(app: FastifyInstance, { store, timeZone }: Api
     return { from: period.from, to: period.to, by, total, rows };
   });
 
-  registerInsightRoutes(app, { store, timeZone });
+  if (store.kind === 'clickhouse') registerInsightsUnavailable(app);
+  else registerInsightRoutes(app, { store, timeZone });
 
   app.get('/api/export.csv', async (request, reply) => {
     const filter = toFilter(parseQuery(filterQuery, request.query), timeZone);
@@ -141,16 +141,16 @@ export function registerApiRoutes(app: FastifyInstance, { store, timeZone }: Api
 }
 
 /**
- * The detailed download as CSV text, one string per chunk of rows. Only the period lookup
- * takes the shared connection; the rows stream on a connection of their own, so other
- * requests go on while a large export downloads.
+ * The detailed download as CSV text, one string per chunk of rows. On DuckDB only the period
+ * lookup takes the shared connection, and the rows stream on a connection of their own, so
+ * other requests go on while a large export downloads.
  */
 async function* detailCsv(
-  store: DuckDBStore,
+  store: ReportStore,
   filter: ReportFilter,
   log: FastifyBaseLogger,
 ): AsyncGenerator<string> {
-  const { chunks } = await connectionMutex(store).run(() => streamDetails(store, filter));
+  const { chunks } = await storeRunner(store)(() => streamDetails(store, filter));
   let rowCount = 0;
   let complete = false;
   try {

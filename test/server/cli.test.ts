@@ -216,3 +216,61 @@ describe('serve refuses to start', () => {
     );
   });
 });
+
+describe('duckdb-only options on a clickhouse store', () => {
+  const store = 'clickhouse://reader:secret@127.0.0.1:18171/serve_cli';
+  const detail =
+    'insights and follow need a DuckDB store today; to follow logs into ClickHouse, run ' +
+    '`smtp-auth-report ingest --follow --store clickhouse://...` on each mail server';
+
+  it('serve --follow exits 2', async () => {
+    const { status, stderr } = await runCli(['serve', '--store', store, '--follow', LAB_LOG]);
+
+    expect(status).toBe(2);
+    expect(stderr).toBe(
+      `smtp-auth-report: invalid value ${JSON.stringify([LAB_LOG])} for --follow: the store is ` +
+        `clickhouse://127.0.0.1:18171/serve_cli, and ${detail}\n`,
+    );
+  });
+
+  it('serve --alert-webhook exits 2', async () => {
+    const { status, stderr } = await runCli([
+      'serve',
+      '--store',
+      store,
+      '--alert-webhook',
+      'http://127.0.0.1:9/hook',
+    ]);
+
+    expect(status).toBe(2);
+    expect(stderr).toBe(
+      'smtp-auth-report: invalid value "http://127.0.0.1:9" for --alert-webhook: the store is ' +
+        `clickhouse://127.0.0.1:18171/serve_cli, and ${detail}\n`,
+    );
+  });
+
+  it('insights exits 2', async () => {
+    const { status, stderr } = await runCli(['insights', '--store', store]);
+
+    expect(status).toBe(2);
+    expect(stderr).toBe(
+      'smtp-auth-report: invalid value "clickhouse://127.0.0.1:18171/serve_cli" for --store: ' +
+        `${detail}\n`,
+    );
+  });
+
+  it('insights review exits 2', async () => {
+    const { status, stderr } = await runCli([
+      'insights',
+      '--store',
+      store,
+      'review',
+      'printer',
+      '--note',
+      'known device',
+    ]);
+
+    expect(status).toBe(2);
+    expect(stderr).toContain(`for --store: ${detail}`);
+  });
+});

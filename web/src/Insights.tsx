@@ -42,6 +42,9 @@ interface InsightsProps {
   onOpenUrl: (url: string) => void;
 }
 
+/** The status of /api/insights on a store kind that has no insights engine (ClickHouse). */
+const NOT_IMPLEMENTED = 501;
+
 /** Open signals of unusual activity, most severe first, each with its evidence and a review action. */
 export function Insights({ period, version, onReviewed, onOpenUrl }: InsightsProps) {
   const [showReviewed, setShowReviewed] = useState(false);
@@ -83,7 +86,13 @@ export function Insights({ period, version, onReviewed, onOpenUrl }: InsightsPro
       <p className="visually-hidden" role="status" data-testid="insights-status">
         {status}
       </p>
-      {insights.error && <ErrorNotice error={insights.error} />}
+      {insights.error?.status === NOT_IMPLEMENTED ? (
+        <p className="empty-state" data-testid="insights-unavailable">
+          Insights are not available on this store: they need a DuckDB store today.
+        </p>
+      ) : (
+        insights.error && <ErrorNotice error={insights.error} />
+      )}
       {data && data.signals.length === 0 && (
         <p className="empty-state" data-testid="insights-empty">
           No open signals from {data.from} to {data.to}.

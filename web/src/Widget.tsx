@@ -39,10 +39,16 @@ export function Widget({ state, expanded, onOpen }: WidgetProps) {
         </>
       )}
       {state.loading && !summary && <span className="widget-text">Loading…</span>}
-      {state.error && (
-        <span className="widget-text error-text" role="alert">
-          {state.error.message}
+      {state.error?.status === NOT_IMPLEMENTED ? (
+        <span className="widget-text" data-testid="widget-insights-unavailable">
+          Not available on this store: insights need a DuckDB store today.
         </span>
+      ) : (
+        state.error && (
+          <span className="widget-text error-text" role="alert">
+            {state.error.message}
+          </span>
+        )
       )}
     </button>
   );
@@ -54,6 +60,9 @@ interface InsightsWidgetProps {
   state: ApiState<Insights>;
   onOpen: () => void;
 }
+
+/** The status of /api/insights on a store kind that has no insights engine (ClickHouse). */
+const NOT_IMPLEMENTED = 501;
 
 /** The dashboard card of open signals in the newest 7 days of data; opens the Insights view. */
 export function InsightsWidget({ state, onOpen }: InsightsWidgetProps) {
@@ -89,10 +98,16 @@ export function InsightsWidget({ state, onOpen }: InsightsWidgetProps) {
         </>
       )}
       {state.loading && !insights && <span className="widget-text">Computing…</span>}
-      {state.error && (
-        <span className="widget-text error-text" role="alert">
-          {state.error.message}
+      {state.error?.status === NOT_IMPLEMENTED ? (
+        <span className="widget-text" data-testid="widget-insights-unavailable">
+          Not available on this store: insights need a DuckDB store today.
         </span>
+      ) : (
+        state.error && (
+          <span className="widget-text error-text" role="alert">
+            {state.error.message}
+          </span>
+        )
       )}
     </button>
   );

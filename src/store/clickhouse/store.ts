@@ -201,7 +201,11 @@ async function createDatabase(location: ClickHouseLocation): Promise<void> {
     });
   } catch (err) {
     const name = `clickhouse://${location.url.replace(/^http:\/\//, '')}/${location.database}`;
-    const detail = `${(err as Error).message.trim()}; check that ClickHouse runs there and the user may create databases`;
+    const message = (err as Error).message.trim();
+    const hint = /password|authenticat/i.test(message)
+      ? 'check the user and password in the store URL'
+      : 'check that ClickHouse runs there and the user may create databases';
+    const detail = `${message}; ${hint}`;
     throw new AppError('STORE_FAILED', { path: name, detail }, { cause: err });
   } finally {
     await client.close();

@@ -225,6 +225,14 @@ export class ClickHouseWriter {
     if (list.length === 0) return;
     await this.flush();
 
+    // The run ids are read first: on a cluster, a subquery over the Distributed ingest_runs
+    // inside a query over another Distributed table is refused (distributed_product_mode).
+    const runs = await this.store.all(sql`
+      SELECT DISTINCT id FROM ingest_runs FINAL
+      WHERE ingest_host = ${this.host} AND finished_at IS NULL`);
+    const open = runs.map((row) => Number(row.id));
+    if (open.length === 0) return;
+
     for (const table of [MESSAGE_TABLE, FAILURE_TABLE]) {
       const columns = table === MESSAGE_TABLE ? MESSAGE_COLUMNS : FAILURE_COLUMNS;
       const values = columns.map((column) => SETTLED_VALUES[column] ?? column).join(', ');
@@ -235,9 +243,7 @@ export class ClickHouseWriter {
         SELECT ${new SqlText(values)} FROM ${sqlIdentifier(table)} FINAL
         WHERE tls_evidence = 'no-line' AND tls_protocol = 'unknown' AND server IN ${sqlTuple(list)}
           AND ingest_host = ${this.host}
-          AND ingest_run IN (
-            SELECT id FROM ingest_runs FINAL
-            WHERE ingest_host = ${this.host} AND finished_at IS NULL)`);
+          AND ingest_run IN ${sqlTuple(open)}`);
     }
   }
 

@@ -13,6 +13,9 @@
 #                                          (default /tmp/smtp-auth-report-clickhouse)
 #   SMTP_AUTH_REPORT_CLICKHOUSE_HTTP_PORT  HTTP port of the single server (default 18123)
 #   SMTP_AUTH_REPORT_CLICKHOUSE_TCP_PORT   native port of the single server (default 19000)
+#   SMTP_AUTH_REPORT_CLICKHOUSE_SHARD1_HTTP_PORT, SMTP_AUTH_REPORT_CLICKHOUSE_SHARD1_TCP_PORT,
+#   SMTP_AUTH_REPORT_CLICKHOUSE_SHARD2_HTTP_PORT, SMTP_AUTH_REPORT_CLICKHOUSE_SHARD2_TCP_PORT
+#                                          ports of the cluster's shards (defaults above)
 #
 # When clickhouse-server is missing, `start` installs Debian's package (18.16 on Debian 12),
 # which needs root and apt-get. The server runs as the user who runs this script. Exit code 3
@@ -22,7 +25,10 @@ set -euo pipefail
 BASE_DIR="${SMTP_AUTH_REPORT_CLICKHOUSE_DIR:-/tmp/smtp-auth-report-clickhouse}"
 HTTP_PORT="${SMTP_AUTH_REPORT_CLICKHOUSE_HTTP_PORT:-18123}"
 TCP_PORT="${SMTP_AUTH_REPORT_CLICKHOUSE_TCP_PORT:-19000}"
-CLUSTER_PORTS=("18124 19001" "18125 19002")
+CLUSTER_PORTS=(
+  "${SMTP_AUTH_REPORT_CLICKHOUSE_SHARD1_HTTP_PORT:-18124} ${SMTP_AUTH_REPORT_CLICKHOUSE_SHARD1_TCP_PORT:-19001}"
+  "${SMTP_AUTH_REPORT_CLICKHOUSE_SHARD2_HTTP_PORT:-18125} ${SMTP_AUTH_REPORT_CLICKHOUSE_SHARD2_TCP_PORT:-19002}"
+)
 START_TIMEOUT_S=60
 STOP_TIMEOUT_S=30
 INSTALL_TIMEOUT_S=600

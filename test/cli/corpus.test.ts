@@ -4,7 +4,7 @@ import { gzipSync } from 'node:zlib';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { cli } from '../helpers/cli.js';
+import { cli, testStore } from '../helpers/cli.js';
 import { tempDir } from '../helpers/ingest.js';
 
 /** Anonymised real Postfix logs from other projects' test suites and bug reports. */
@@ -20,7 +20,7 @@ describe('real Postfix logs', () => {
   afterAll(() => cleanup());
 
   it.each(CASES)('$file ingests with exact counts', ({ file, ...expected }) => {
-    const store = `duckdb:${path.join(dir, `${file}.duckdb`)}`;
+    const store = testStore(dir, file);
     const result = cli([
       'ingest',
       '--store',
@@ -37,7 +37,7 @@ describe('real Postfix logs', () => {
   });
 
   it('shows malformed lines with file and line number', () => {
-    const store = `duckdb:${path.join(dir, 'problems.duckdb')}`;
+    const store = testStore(dir, 'problems');
     const file = path.resolve('test/fixtures/postfix/sasl-failures.log');
     const result = cli(['ingest', '--store', store, file]);
     expect(result.status).toBe(0);
@@ -47,7 +47,7 @@ describe('real Postfix logs', () => {
   });
 
   it('does not count a lost connection to the SASL server as a failed login', () => {
-    const store = `duckdb:${path.join(dir, 'backend.duckdb')}`;
+    const store = testStore(dir, 'backend');
     const result = cli([
       'ingest',
       '--store',
@@ -65,7 +65,7 @@ describe('damaged and foreign input', () => {
   afterAll(() => cleanup());
 
   it('reads the other files when one compressed file is truncated', () => {
-    const store = `duckdb:${path.join(dir, 'truncated.duckdb')}`;
+    const store = testStore(dir, 'truncated');
     const good = path.resolve('test/fixtures/postfix/lab-submission.log');
     const truncated = path.join(dir, 'mail.log.2.gz');
     writeFileSync(truncated, gzipSync(readFileSync(good)).subarray(0, 700));
@@ -88,7 +88,7 @@ describe('damaged and foreign input', () => {
   });
 
   it('warns when no line of a file can be read', () => {
-    const store = `duckdb:${path.join(dir, 'foreign.duckdb')}`;
+    const store = testStore(dir, 'foreign');
     const other = path.join(dir, 'kern.log');
     writeFileSync(other, 'Dec  4 15:19:11 host kernel: [1.0] eth0: link up\n');
     const result = cli(['ingest', '--store', store, other]);
@@ -97,7 +97,7 @@ describe('damaged and foreign input', () => {
   });
 
   it('does not let a log line drive the terminal', () => {
-    const store = `duckdb:${path.join(dir, 'escape.duckdb')}`;
+    const store = testStore(dir, 'escape');
     const hostile = path.join(dir, 'hostile.log');
     writeFileSync(hostile, 'garbage \u001b[2J\u001b]0;TITLE\u0007 line\n');
     const result = cli(['ingest', '--store', store, hostile]);
@@ -106,7 +106,7 @@ describe('damaged and foreign input', () => {
   });
 
   it('reads an unfinished last line of a file that no longer changes', () => {
-    const store = `duckdb:${path.join(dir, 'nonewline.duckdb')}`;
+    const store = testStore(dir, 'nonewline');
     const file = path.join(dir, 'nonewline.log');
     const text = readFileSync('test/fixtures/postfix/lab-submission.log', 'utf8').trimEnd();
     writeFileSync(file, text);

@@ -1,8 +1,6 @@
-import path from 'node:path';
-
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { cli } from '../helpers/cli.js';
+import { cli, testStore } from '../helpers/cli.js';
 import { tempDir, writeLog } from '../helpers/ingest.js';
 
 /** One authenticated message per instant, with RFC 3339 timestamps in UTC. */
@@ -21,7 +19,7 @@ function messageLines(instants: string[]): string[] {
 
 describe('report days around a daylight saving change', () => {
   const { dir, cleanup } = tempDir();
-  const store = `duckdb:${path.join(dir, 'store.duckdb')}`;
+  const store = testStore(dir, 'store');
   const volume = (...args: string[]) => {
     const result = cli([
       'report',

@@ -6,7 +6,7 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { journalToolsMissing, writeJournal } from '../formats/journal-helpers.js';
-import { ALL_TIME, cli } from '../helpers/cli.js';
+import { ALL_TIME, cli, TEST_STORE_KIND, testStore } from '../helpers/cli.js';
 import { tempDir } from '../helpers/ingest.js';
 
 const FIXTURES = path.resolve('test/fixtures');
@@ -46,7 +46,7 @@ describe('log format detection', () => {
   afterAll(() => cleanup());
 
   it.each(CASES)('$file is read as $format', ({ file, format, messages, failures }) => {
-    const store = `duckdb:${path.join(dir, `${format}-${path.basename(file)}.duckdb`)}`;
+    const store = testStore(dir, `${format}-${path.basename(file)}`);
     const [summary] = ingest(store, [path.join(FIXTURES, file)]);
 
     expect(summary.format).toBe(format);
@@ -55,7 +55,7 @@ describe('log format detection', () => {
   });
 
   it('counts each message once when a file is ingested again', () => {
-    const store = `duckdb:${path.join(dir, 'again.duckdb')}`;
+    const store = testStore(dir, 'again');
     const file = path.join(FIXTURES, 'exim/lab-submission.log');
     ingest(store, [file]);
     const [second] = ingest(store, [file]);
@@ -76,7 +76,7 @@ describe('log format detection', () => {
 
   it('counts Exim messages from standard input', () => {
     const log = readFileSync(path.join(FIXTURES, 'exim/harness-default.log'), 'utf8');
-    const store = `duckdb:${path.join(dir, 'stdin.duckdb')}`;
+    const store = testStore(dir, 'stdin');
     const result = cli(
       ['ingest', '--store', store, '--server-name', 'mx1', '--format', 'json', '-'],
       { input: log },
@@ -89,7 +89,7 @@ describe('log format detection', () => {
   });
 
   it('keeps the mechanism Exim names by its authenticator', () => {
-    const store = `duckdb:${path.join(dir, 'mechanism.duckdb')}`;
+    const store = testStore(dir, 'mechanism');
     ingest(store, [path.join(FIXTURES, 'exim/harness-pid.log')]);
     const details = cli([
       'report',
@@ -116,7 +116,7 @@ describe('log format detection', () => {
       path.join(folder, 'RECV2026120410-1.LOG'),
     );
     writeFileSync(path.join(folder, 'notes.txt'), 'not a log\n');
-    const files = ingest(`duckdb:${path.join(dir, 'folder.duckdb')}`, [folder]);
+    const files = ingest(testStore(dir, 'folder'), [folder]);
 
     expect(files.map((file) => path.basename(String(file.path)))).toEqual(['RECV2026120410-1.LOG']);
     expect(files[0].messages).toBe(5);
@@ -125,13 +125,13 @@ describe('log format detection', () => {
   it('rejects a folder without receive logs', () => {
     const folder = path.join(dir, 'empty-folder');
     mkdirSync(folder);
-    const result = cli(['ingest', '--store', `duckdb:${path.join(dir, 'none.duckdb')}`, folder]);
+    const result = cli(['ingest', '--store', testStore(dir, 'none'), folder]);
     expect(result.status).not.toBe(0);
     expect(result.stderr).toContain('without Exchange RECV*.LOG files');
   });
 
   it('reads every file as the format named by --log-format', () => {
-    const store = `duckdb:${path.join(dir, 'forced.duckdb')}`;
+    const store = testStore(dir, 'forced');
     const [summary] = ingest(
       store,
       [path.join(FIXTURES, 'dovecot/syslog-submission.log')],
@@ -148,7 +148,11 @@ describe('log format detection', () => {
   });
 });
 
-describe.skipIf(journalToolsMissing() !== null)('ingest --journal', () => {
+// `ingest --journal` keeps its cursor in a folder beside the DuckDB file, so the ClickHouse
+// pass leaves it out.
+const journalSkipped = journalToolsMissing() !== null || TEST_STORE_KIND !== 'duckdb';
+
+describe.skipIf(journalSkipped)('ingest --journal', () => {
   const { dir, cleanup } = tempDir();
   afterAll(() => cleanup());
 
@@ -160,7 +164,7 @@ describe.skipIf(journalToolsMissing() !== null)('ingest --journal', () => {
       .split('\n')
       .map((line) => line.replace(/^Dec 04 ([\d:]+)/, '2026-12-04T$1Z'));
     writeJournal(journals, 'mail', lines);
-    const store = `duckdb:${path.join(dir, 'journal.duckdb')}`;
+    const store = testStore(dir, 'journal');
     const args = ['--journal', '--journal-directory', journals];
 
     const [first] = ingest(store, [], args);
@@ -198,7 +202,7 @@ describe.skipIf(journalToolsMissing() !== null)('journalctl -o json on standard 
       encoding: 'utf8',
       maxBuffer: 64 * 1024 * 1024,
     });
-    const store = `duckdb:${path.join(dir, 'piped.duckdb')}`;
+    const store = testStore(dir, 'piped');
     const result = cli(['ingest', '--store', store, '--format', 'json', '-'], { input: json });
 
     expect(result.status).toBe(0);
@@ -214,7 +218,7 @@ describe('files that cannot be read', () => {
   afterAll(() => cleanup());
 
   it('reads the other files and exits 1', () => {
-    const store = `duckdb:${path.join(dir, 'missing.duckdb')}`;
+    const store = testStore(dir, 'missing');
     const missing = path.join(dir, 'missing.log');
     const args = ['--year', '2026', '--format', 'json', 'samples/postfix/mail.log', missing];
     const result = cli(['ingest', '--store', store, ...args]);
@@ -233,7 +237,7 @@ describe('files that cannot be read', () => {
     writeFileSync(truncated, gz.subarray(0, Math.floor(gz.length / 2)));
     const other = path.join(dir, 'other.log');
     writeFileSync(other, 'Dec  4 16:00:00 mail kernel: link up\n');
-    const store = `duckdb:${path.join(dir, 'truncated.duckdb')}`;
+    const store = testStore(dir, 'truncated');
     const args = [
       'ingest',
       '--store',

@@ -3,7 +3,7 @@ import path from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { ALL_TIME, cli } from '../helpers/cli.js';
+import { ALL_TIME, cli, testStore } from '../helpers/cli.js';
 import { tempDir } from '../helpers/ingest.js';
 import { sortRows } from '../helpers/store.js';
 
@@ -24,7 +24,7 @@ const DETAIL_KEYS = [
 
 describe('report command on the real Postfix lab log', () => {
   const { dir, cleanup } = tempDir();
-  const store = `duckdb:${path.join(dir, 'store.duckdb')}`;
+  const store = testStore(dir, 'store');
   const report = (...args: string[]) => cli(['report', '--store', store, ...args]);
 
   beforeAll(() => {
@@ -192,7 +192,7 @@ describe('report command on the real Postfix lab log', () => {
 
 describe('report and ingest errors', () => {
   const { dir, cleanup } = tempDir();
-  const store = `duckdb:${path.join(dir, 'store.duckdb')}`;
+  const store = testStore(dir, 'store');
   afterAll(() => cleanup());
 
   it.each([

@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 
@@ -86,4 +86,22 @@ export function runScript(command: string, env: NodeJS.ProcessEnv): string {
     );
   }
   return result.stdout + result.stderr;
+}
+
+/** Run scripts/clickhouse.sh as runScript does, without blocking the test worker. */
+export function runScriptAsync(command: string, env: NodeJS.ProcessEnv): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      'bash',
+      [SCRIPT, command],
+      { env: { ...process.env, ...env }, encoding: 'utf8', timeout: SCRIPT_TIMEOUT_MS },
+      (error, stdout, stderr) => {
+        if (error) {
+          reject(new Error(`scripts/clickhouse.sh ${command} failed: ${error.message}: ${stderr}`));
+        } else {
+          resolve(stdout + stderr);
+        }
+      },
+    );
+  });
 }

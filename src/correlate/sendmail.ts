@@ -9,7 +9,7 @@ import type {
 import { detach } from '../parsers/postfix/client.js';
 import { isMalformed, SKIPPED } from '../parsers/result.js';
 import type { Relay } from '../parsers/sendmail/relay.js';
-import { afterQueueId, isDeliveryAt, isInboundFromAt } from '../parsers/sendmail/prefilter.js';
+import { afterQueueId, isDeliveryAt } from '../parsers/sendmail/prefilter.js';
 import { parseSendmail, type SendmailRecord } from '../parsers/sendmail/sm-mta.js';
 
 /**
@@ -103,15 +103,14 @@ export class SendmailCorrelator implements SyslogCorrelator {
   }
 
   /**
-   * Skip, before they are decoded, the `from=` lines of inbound mail and the `to=` lines of a
-   * pid without a session. A `to=` line matters only when the connection's own process logs
-   * it for a message it did not accept (see aborted); delivery processes write most of them.
+   * Skip a `to=` line of a pid without a session before it is decoded. Such a line matters
+   * only when the connection's own process logs it for a message it did not accept (see
+   * aborted), and delivery processes write most lines of a busy Sendmail log.
    */
   mayMatter(bytes: Buffer, start: number, end: number, pid: number): boolean {
     const at = afterQueueId(bytes, start, end);
-    if (at < 0) return true;
-    if (isDeliveryAt(bytes, at, end)) return this.hasSession(pid);
-    return !isInboundFromAt(bytes, at, end);
+    if (at < 0 || !isDeliveryAt(bytes, at, end)) return true;
+    return this.hasSession(pid);
   }
 
   private hasSession(pid: number): boolean {

@@ -177,6 +177,13 @@ const WRITERS: Record<FormatName, () => SessionWriter> = {
   exchange: exchangeWriter,
 };
 
+/** Return the RFC 3848 protocol name of a session: ESMTPS inbound, ESMTPA or ESMTPSA with a login. */
+function smtpProtocol(s: Session): string {
+  if (s.account === undefined) return 'ESMTPS';
+  if (s.tls === 'none') return 'ESMTPA';
+  return 'ESMTPSA';
+}
+
 const pad = (value: number, width = 2) => String(value).padStart(width, '0');
 const MONTHS = 'Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec'.split(' ');
 
@@ -223,7 +230,7 @@ function eximSession(s: Session, n: number): string[] {
 
   const id = `${base62(Math.floor(s.at / 1000), 6)}-${base62(n % 238328, 6)}-${base62(n % 3844, 2)}`;
   const tls = s.tls === 'none' ? '' : ` X=${EXIM_CIPHER[s.tls]} CV=no`;
-  const protocol = s.account === undefined ? 'esmtps' : s.tls === 'none' ? 'esmtpa' : 'esmtpsa';
+  const protocol = smtpProtocol(s).toLowerCase();
   const auth =
     s.account === undefined ? '' : ` A=dovecot_${s.mechanism.toLowerCase()}:${s.account}`;
   const lines = [
@@ -269,7 +276,7 @@ function sendmailSession(s: Session, n: number): string[] {
   }
 
   const daemon = s.account === undefined ? 'MTA' : 'MSA';
-  const proto = s.account === undefined ? 'ESMTPS' : s.tls === 'none' ? 'ESMTPA' : 'ESMTPSA';
+  const proto = smtpProtocol(s);
   if (s.account !== undefined) {
     lines.push(
       `${head} AUTH=server, relay=${relay}, authid=${s.account}, mech=${s.mechanism}, bits=0`,

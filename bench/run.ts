@@ -618,15 +618,7 @@ function printFormatTable(measurements: FormatMeasurement[]): void {
     m.loadBefore.toFixed(1),
     m.problems.length === 0 ? 'yes' : 'NO',
   ]);
-  const widths = headers.map((header, i) =>
-    Math.max(header.length, ...rows.map((row) => row[i].length)),
-  );
-  const line = (cells: string[]): string =>
-    cells
-      .map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i])))
-      .join('  ') + '\n';
-  process.stdout.write('\n' + line(headers) + line(widths.map((width) => '-'.repeat(width))));
-  for (const row of rows) process.stdout.write(line(row));
+  process.stdout.write(resultTable(headers, rows));
   for (const m of measurements)
     for (const problem of m.problems) process.stdout.write(`${m.format}: ${problem}\n`);
 }
@@ -718,16 +710,8 @@ function printTable(measurements: Measurement[], scale: ScaleTiming[]): void {
     m.loadBefore.toFixed(1),
     m.exact ? 'yes' : 'NO',
   ]);
-  const widths = headers.map((header, i) =>
-    Math.max(header.length, ...rows.map((row) => row[i].length)),
-  );
-  const line = (cells: string[]): string =>
-    cells
-      .map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i])))
-      .join('  ') + '\n';
 
-  process.stdout.write('\n' + line(headers) + line(widths.map((width) => '-'.repeat(width))));
-  for (const row of rows) process.stdout.write(line(row));
+  process.stdout.write(resultTable(headers, rows));
   process.stdout.write(
     'MB (10^6 bytes) is the file on disk; MB/s counts the uncompressed log text. Time includes\n' +
       'Node start-up. Peak RSS is in MiB (2^20 bytes), as GNU time reports it in KiB.\n' +
@@ -738,6 +722,18 @@ function printTable(measurements: Measurement[], scale: ScaleTiming[]): void {
     process.stdout.write(`for scale: ${timing.command}: ${timing.seconds.toFixed(2)} s\n`);
   for (const m of measurements)
     for (const problem of m.problems) process.stdout.write(`${m.name}: ${problem}\n`);
+}
+
+/** Render a results table: the first column left-aligned, the numbers right-aligned. */
+function resultTable(headers: string[], rows: string[][]): string {
+  const widths = headers.map((header, i) =>
+    Math.max(header.length, ...rows.map((row) => row[i].length)),
+  );
+  const line = (cells: string[]): string =>
+    cells
+      .map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i])))
+      .join('  ') + '\n';
+  return '\n' + [headers, widths.map((width) => '-'.repeat(width)), ...rows].map(line).join('');
 }
 
 /** Returns the broken targets and inexact counts as sentences. */

@@ -138,7 +138,7 @@ const toFailureRow = (r: Row): FailureRow => ({
 
 // Pivots of failed logins ----------------------------------------------------------------------
 
-/** What a failed-logins pivot groups by: report day, attempted username or client IP. */
+/** The grouping of a failed-logins pivot: report day, attempted username or client IP. */
 export const FAILURE_PIVOTS = ['day', 'username', 'ip'] as const;
 export type FailurePivot = (typeof FAILURE_PIVOTS)[number];
 

@@ -109,7 +109,7 @@ describe.skipIf(skipReason !== null)(
 
     it('ingests without errors', () => {
       for (const [store, result] of Object.entries(ingested)) {
-        // Standard error holds the per-file summary, and nothing else.
+        // Standard error contains the per-file summary and nothing else.
         expect(result.stderr, store).toContain('lab-submission.log');
         expect(result.stderr, store).not.toMatch(/error|warning|settling/i);
         expect(result.status, store).toBe(0);

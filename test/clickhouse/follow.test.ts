@@ -143,7 +143,7 @@ describe.skipIf(skipReason !== null)(
       return cli;
     }
 
-    /** Wait until ClickHouse holds the truth's counts for `name`; throws on a follower exit. */
+    /** Wait until ClickHouse contains the truth's counts for `name`; throws on a follower exit. */
     async function arrived(store: ClickHouseStore, name: string, truth: Truth, cli: RunningCli) {
       const where = `server = '${name}'`;
       await waitUntil(

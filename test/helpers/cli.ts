@@ -20,7 +20,7 @@ export function cli(
   const result = spawnSync('node', [CLI, ...withSpoolDir(args)], {
     input: options.input,
     encoding: 'utf8',
-    env: { ...process.env, SMTP_AUTH_REPORT_TIMEZONE: 'UTC', ...options.env },
+    env: cliEnvironment(options.env),
     timeout: 60_000,
   });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
@@ -33,7 +33,7 @@ export function cli(
 export function cliAsync(args: string[]): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn('node', [CLI, ...withSpoolDir(args)], {
-      env: { ...process.env, SMTP_AUTH_REPORT_TIMEZONE: 'UTC' },
+      env: cliEnvironment(),
       stdio: ['ignore', 'pipe', 'pipe'],
       timeout: 120_000,
     });
@@ -46,7 +46,12 @@ export function cliAsync(args: string[]): Promise<CliResult> {
   });
 }
 
-/** Everything, whatever the store holds. */
+/** Return the CLI's environment: this process's, with a fixed time zone unless one is given. */
+function cliEnvironment(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return { ...process.env, SMTP_AUTH_REPORT_TIMEZONE: 'UTC', ...extra };
+}
+
+/** Everything, whatever the store contains. */
 export const ALL_TIME = ['--from', '1970-01-01', '--to', '2100-12-31'];
 
 /** Which store the CLI tests write to: `clickhouse` when SMTP_AUTH_REPORT_TEST_STORE is set to it. */

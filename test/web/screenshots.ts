@@ -74,7 +74,7 @@ async function main(): Promise<void> {
   process.stdout.write(`screenshots written to ${OUT_DIR}\n`);
 }
 
-/** The Insights tab and a signal's evidence on the account chart, over weeks of history. */
+/** Take the Insights tab and a signal's evidence on the account chart, over weeks of history. */
 async function insightsScreenshots(): Promise<void> {
   const dir = mkdtempSync(path.join(tmpdir(), 'smtp-auth-report-screenshots-'));
   const server = await startReportServer([writeInsightsLog(dir), FIXTURE]);

@@ -183,7 +183,7 @@ async function errorOf(response: Response): Promise<ApiError> {
   return new ApiError(message, response.status, code);
 }
 
-/** What the failed-logins pivot groups by. */
+/** The grouping of the failed-logins pivot. */
 export type FailurePivotKey = 'day' | 'username' | 'ip';
 
 export interface FailurePivotRow {

@@ -1,7 +1,7 @@
 /**
  * Byte-level checks of a Sendmail line's message, made before it is decoded. Most lines of a
- * busy Sendmail log are deliveries (`to=`), which carry no SMTP AUTH fact; these checks let
- * the reader skip them without building a string.
+ * busy Sendmail log are deliveries (`to=`), which carry no SMTP AUTH fact, so the reader
+ * skips them without building a string.
  */
 
 const COLON = 0x3a;

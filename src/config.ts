@@ -1,5 +1,3 @@
-import { z } from 'zod';
-
 import { invalidOption } from './errors.js';
 import { DEFAULT_STORE_URL } from './store/url.js';
 import { checkTimeZone, machineTimeZone } from './time.js';
@@ -8,12 +6,10 @@ import { checkTimeZone, machineTimeZone } from './time.js';
  * Settings shared by the commands. Precedence: defaults, then SMTP_AUTH_REPORT_* environment
  * variables, then command-line flags.
  */
-const settingsSchema = z.object({
-  store: z.string().min(1).default(DEFAULT_STORE_URL),
-  timeZone: z.string().min(1).default(machineTimeZone()),
-});
-
-export type Settings = z.infer<typeof settingsSchema>;
+export interface Settings {
+  store: string;
+  timeZone: string;
+}
 
 export const ENVIRONMENT = {
   store: 'SMTP_AUTH_REPORT_STORE',
@@ -24,17 +20,14 @@ export function loadSettings(
   flags: { store?: string; timezone?: string },
   env: NodeJS.ProcessEnv = process.env,
 ): Settings {
-  const merged = {
-    store: flags.store ?? nonEmpty(env[ENVIRONMENT.store]),
-    timeZone: flags.timezone ?? nonEmpty(env[ENVIRONMENT.timeZone]),
-  };
-  const parsed = settingsSchema.safeParse(merged);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw invalidOption(String(issue.path[0]), merged, issue.message);
+  const store = flags.store ?? nonEmpty(env[ENVIRONMENT.store]) ?? DEFAULT_STORE_URL;
+  if (store === '') {
+    throw invalidOption('--store', store, `give a store URL such as ${DEFAULT_STORE_URL}`);
   }
-  checkTimeZone(parsed.data.timeZone, flags.timezone ? '--timezone' : ENVIRONMENT.timeZone);
-  return parsed.data;
+
+  const timeZone = flags.timezone ?? nonEmpty(env[ENVIRONMENT.timeZone]) ?? machineTimeZone();
+  checkTimeZone(timeZone, flags.timezone === undefined ? ENVIRONMENT.timeZone : '--timezone');
+  return { store, timeZone };
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

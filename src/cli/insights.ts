@@ -6,7 +6,6 @@ import { invalidOption } from '../errors.js';
 import { computeInsights, type InsightResult } from '../insights/engine.js';
 import type { SignalAlert } from '../insights/monitor.js';
 import { addReview, type ReviewMark } from '../insights/reviews.js';
-import { loadInsightSettings } from '../insights/settings.js';
 import {
   SEVERITIES,
   severityRank,
@@ -110,6 +109,8 @@ async function runInsights(
   const failOn = severityOption('--fail-on', options.failOn);
   const webhookUrl = options.alertWebhook ?? nonEmpty(process.env[ALERT_WEBHOOK_ENV]);
   const sender = webhookUrl ? new WebhookSender(webhookUrl, { logger: stderrLogger() }) : null;
+  // The thresholds' schema library is loaded only for this command: it slows every start-up.
+  const { loadInsightSettings } = await import('../insights/settings.js');
   const settings = loadInsightSettings(options.thresholds);
 
   const period = await resolvePeriod(store, filter);

@@ -12,10 +12,15 @@ import { isMalformed } from '../parsers/result.js';
 /**
  * An smtpd session: from `connect from` to `disconnect from` on one process. One smtpd
  * process serves many connections in turn, so state starts afresh at each `connect from`.
- * Within a server a pid belongs to one process at a time, so the pid is the key.
+ * Within a server a pid belongs to one process at a time, so the pid is the key. A closed
+ * session stays in its map and is reused by the process's next connection: a busy log has
+ * a connection every few lines, and a new object and map entry for each kept the garbage
+ * collector busy.
  */
 interface Session {
   pid: number;
+  /** False after `disconnect from`, until the next `connect from` of the process. */
+  open: boolean;
   start: number;
   /** The version in the session's TLS line; null before a TLS line. */
   tlsProtocol: TlsProtocol | null;
@@ -56,6 +61,10 @@ export interface LineContext {
 
 /** State older than this (in log time) is evicted, so a damaged log cannot grow memory. */
 const SESSION_TTL_MS = 24 * 3_600_000;
+/** A closed session kept for its process's next connection goes after an hour unused. */
+const CLOSED_SESSION_TTL_MS = 3_600_000;
+/** Sessions are looked at every ten minutes of log time: the map holds every recent pid. */
+const SESSION_SWEEP_MS = 10 * 60_000;
 /** A held message counts when released; a week covers holds that admins review. */
 const QUEUE_TTL_MS = 7 * 24 * 3_600_000;
 
@@ -72,7 +81,7 @@ export type PostfixState = PostfixStateV4 | PostfixStateV3;
 
 interface PostfixStateV4 {
   version: 4;
-  servers: Array<SavedServer<Omit<Session, 'waiting'> & { waiting: string[] }>>;
+  servers: Array<SavedServer<Omit<Session, 'open' | 'waiting'> & { waiting: string[] }>>;
 }
 
 /** The state of version 3 kept the TLS line itself; it is still read after an upgrade. */
@@ -101,6 +110,7 @@ export class PostfixCorrelator {
   private lastServer = '';
   private lastState: ServerState | undefined;
   private newestTime = 0;
+  private sessionsSwept = 0;
   readonly counters: CorrelatorCounters = {
     messages: 0,
     failures: 0,
@@ -118,15 +128,18 @@ export class PostfixCorrelator {
 
   connect(server: string, pid: number, time: number): void {
     const state = this.serverState(server);
-    const previous = state.sessions.get(pid);
-    if (previous) this.finishSession(state, previous, 0);
-    state.sessions.set(pid, {
-      pid,
-      start: time,
-      tlsProtocol: null,
-      tlsCipher: null,
-      waiting: [],
-    });
+    const session = state.sessions.get(pid);
+    if (session === undefined) {
+      state.sessions.set(pid, newSession(pid, time));
+      return;
+    }
+
+    // A session that never logged its disconnect ends here.
+    if (session.open) this.finishSession(state, session, 0);
+    session.open = true;
+    session.start = time;
+    session.tlsProtocol = null;
+    session.tlsCipher = null;
   }
 
   /**
@@ -136,7 +149,7 @@ export class PostfixCorrelator {
   tls(server: string, pid: number, protocol: TlsProtocol, cipher: string | null): void {
     const state = this.serverState(server);
     state.tlsLogging = true;
-    const session = state.sessions.get(pid);
+    const session = openSession(state, pid);
     if (!session) return;
     session.tlsProtocol = protocol;
     session.tlsCipher = cipher;
@@ -148,9 +161,9 @@ export class PostfixCorrelator {
    */
   disconnect(server: string, pid: number, bytes: Buffer, start: number, end: number): void {
     const state = this.serverState(server);
-    const session = state.sessions.get(pid);
+    const session = openSession(state, pid);
     if (!session) return;
-    state.sessions.delete(pid);
+    session.open = false;
     if (session.waiting.length > 0) {
       this.finishSession(state, session, starttlsCount(bytes, start, end));
     }
@@ -158,7 +171,7 @@ export class PostfixCorrelator {
 
   client(record: Extract<SmtpdRecord, { type: 'client' }>, line: LineContext): void {
     const state = this.serverState(line.server);
-    const session = state.sessions.get(line.pid);
+    const session = openSession(state, line.pid);
     const tls = this.sessionTls(state, session);
     const message: SubmittedMessage = {
       kind: 'message',
@@ -190,7 +203,7 @@ export class PostfixCorrelator {
 
   failure(record: Extract<SmtpdRecord, { type: 'auth-failure' }>, line: LineContext): void {
     const state = this.serverState(line.server);
-    const tls = this.sessionTls(state, state.sessions.get(line.pid));
+    const tls = this.sessionTls(state, openSession(state, line.pid));
     const failure: AuthFailure = {
       kind: 'failure',
       time: line.time,
@@ -277,7 +290,7 @@ export class PostfixCorrelator {
       this.removePending(state, entry.message.queueId);
       this.emitMessage(entry.message);
     }
-    session.waiting = [];
+    if (session.waiting.length > 0) session.waiting = [];
   }
 
   /**
@@ -311,14 +324,11 @@ export class PostfixCorrelator {
   private evictStale(now: number): void {
     if (now - this.newestTime < 60_000) return;
     this.newestTime = now;
+    const sweepSessions = now - this.sessionsSwept >= SESSION_SWEEP_MS;
+    if (sweepSessions) this.sessionsSwept = now;
 
     for (const state of this.servers.values()) {
-      for (const [pid, session] of state.sessions) {
-        if (now - session.start < SESSION_TTL_MS) continue;
-        state.sessions.delete(pid);
-        this.finishSession(state, session, 0);
-        this.counters.evictedSessions++;
-      }
+      if (sweepSessions) this.evictSessions(state, now);
       for (const [queueId, entry] of state.pending) {
         // Map order is insertion order, so the first young entry ends the scan.
         if (now - entry.message.time < QUEUE_TTL_MS) break;
@@ -328,14 +338,30 @@ export class PostfixCorrelator {
     }
   }
 
+  private evictSessions(state: ServerState, now: number): void {
+    for (const [pid, session] of state.sessions) {
+      const age = now - session.start;
+      if (age < (session.open ? SESSION_TTL_MS : CLOSED_SESSION_TTL_MS)) continue;
+      state.sessions.delete(pid);
+      if (!session.open) continue;
+      this.finishSession(state, session, 0);
+      this.counters.evictedSessions++;
+    }
+  }
+
   snapshot(): PostfixState {
     const servers = [...this.servers].map(([server, state]) => ({
       server,
       tlsLogging: state.tlsLogging,
-      sessions: [...state.sessions.values()].map((session) => ({
-        ...session,
-        waiting: session.waiting.map((entry) => entry.message.queueId),
-      })),
+      sessions: [...state.sessions.values()]
+        .filter((session) => session.open)
+        .map((session) => ({
+          pid: session.pid,
+          start: session.start,
+          tlsProtocol: session.tlsProtocol,
+          tlsCipher: session.tlsCipher,
+          waiting: session.waiting.map((entry) => entry.message.queueId),
+        })),
       pending: [...state.pending.values()],
     }));
     return { version: 4, servers };
@@ -357,6 +383,7 @@ export class PostfixCorrelator {
         const tls = 'tlsLine' in session ? tlsOfLine(session.tlsLine) : session;
         state.sessions.set(session.pid, {
           pid: session.pid,
+          open: true,
           start: session.start,
           tlsProtocol: tls.tlsProtocol,
           tlsCipher: tls.tlsCipher,
@@ -374,6 +401,16 @@ function tlsOfLine(line: string | null): Pick<Session, 'tlsProtocol' | 'tlsCiphe
   const tls = parseTls({ text: line, bytes: Buffer.from(line, 'latin1'), base: 0 });
   if (isMalformed(tls)) return { tlsProtocol: 'unknown', tlsCipher: null };
   return { tlsProtocol: tls.tlsProtocol, tlsCipher: tls.cipher };
+}
+
+function newSession(pid: number, start: number): Session {
+  return { pid, open: true, start, tlsProtocol: null, tlsCipher: null, waiting: [] };
+}
+
+/** Return the session of a pid while it is open; undefined once it has ended. */
+function openSession(state: ServerState, pid: number): Session | undefined {
+  const session = state.sessions.get(pid);
+  return session?.open ? session : undefined;
 }
 
 function newServerState(tlsLogging: boolean): ServerState {

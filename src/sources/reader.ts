@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { PassThrough, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 
 import { AppError } from '../errors.js';
 import { JournalJsonToSyslog, looksLikeJournalJson } from '../formats/journal.js';
 import type { LogSource } from './files.js';
+import { gunzipBlocks } from './gunzip.js';
 
 /** Bytes read per block: large enough that per-block overhead disappears, small for memory. */
 const BLOCK_BYTES = 4 * 1024 * 1024;
@@ -34,9 +35,10 @@ export async function* readBlocks(
   source: LogSource,
   startOffset: number,
 ): AsyncGenerator<LineBlock> {
-  const blocks =
-    source.path === '-' || source.gzip
-      ? splitStream(openStream(source), source.gzip ? startOffset : 0, startOffset)
+  const blocks = source.gzip
+    ? splitStream(gunzipBlocks(source.path), startOffset, startOffset)
+    : source.path === '-'
+      ? splitStream(journalAware(process.stdin), 0, startOffset)
       : readFile(source.path, startOffset);
 
   let offset = startOffset;
@@ -55,39 +57,100 @@ export async function* readBlocks(
 }
 
 /**
- * Read a plain file into one buffer that every block reuses, because a new 4 MiB buffer per
- * block makes the garbage collector run far more often.
+ * Read a plain file through two buffers that take turns: while the lines of one are parsed,
+ * the next bytes are read into the other on libuv's thread pool. Waiting for each read
+ * instead left the parser idle 0.75 s on the 10M-line benchmark log. Reusing the two
+ * buffers, rather than a new 4 MiB buffer per block, keeps the garbage collector quiet.
  */
 async function* readFile(file: string, startOffset: number): AsyncGenerator<LineBlock> {
   const handle = await open(file, 'r');
-  let buffer: Buffer = Buffer.allocUnsafe(BLOCK_BYTES);
-  let filled = 0;
+  const reads = new BlockReads(handle, startOffset);
   let offset = startOffset;
-  let position = startOffset;
 
   try {
     for (;;) {
-      // A line longer than the buffer: make room for the rest of it.
-      if (filled === buffer.length) buffer = grow(buffer, filled);
+      const filled = await reads.fill();
+      if (filled === 0) break;
 
-      const { bytesRead } = await handle.read(buffer, filled, buffer.length - filled, position);
-      if (bytesRead === 0) break;
-      filled += bytesRead;
-      position += bytesRead;
-
-      const end = buffer.lastIndexOf(NEWLINE, filled - 1) + 1;
-      if (end === 0) continue;
-      yield { bytes: buffer.subarray(0, end), offset, complete: true };
+      const bytes = reads.current;
+      const end = bytes.lastIndexOf(NEWLINE, filled - 1) + 1;
+      if (end === 0) {
+        // Not one whole line yet (a line longer than the buffer): read on into this buffer.
+        reads.readMore();
+        continue;
+      }
+      reads.readNext(end);
+      yield { bytes: bytes.subarray(0, end), offset, complete: true };
       offset += end;
-      buffer.copyWithin(0, end, filled);
-      filled -= end;
     }
+
+    // A last line without a newline is still a line: logs cut by a crash end like this.
+    const rest = reads.current.subarray(0, reads.filled);
+    if (rest.length > 0) yield { bytes: rest, offset, complete: false };
   } finally {
+    await reads.settle();
     await handle.close();
   }
+}
 
-  // A last line without a newline is still a line: logs cut by a crash end like this.
-  if (filled > 0) yield { bytes: buffer.subarray(0, filled), offset, complete: false };
+/**
+ * The two buffers of readFile and the read under way. `current` holds `filled` bytes once
+ * `fill` resolves; `readNext` moves the bytes after the last whole line to the other buffer
+ * and starts reading behind them there.
+ */
+class BlockReads {
+  current: Buffer = Buffer.allocUnsafe(BLOCK_BYTES);
+  filled = 0;
+  private other: Buffer = Buffer.allocUnsafe(BLOCK_BYTES);
+  private pending: Promise<number>;
+  /** True once a read returned no bytes: the end of the file as it is now. */
+  private ended = false;
+
+  constructor(
+    private readonly handle: FileHandle,
+    private position: number,
+  ) {
+    this.pending = this.readInto(this.current, 0);
+  }
+
+  /** Wait for the read under way; returns the bytes in `current`, 0 at the end of the file. */
+  async fill(): Promise<number> {
+    const bytesRead = await this.pending;
+    if (bytesRead === 0) {
+      this.ended = true;
+      return 0;
+    }
+    this.filled += bytesRead;
+    return this.filled;
+  }
+
+  /** Read more into `current`, after the bytes it holds, growing it when it is full. */
+  readMore(): void {
+    if (this.filled === this.current.length) this.current = grow(this.current, this.filled);
+    this.pending = this.readInto(this.current, this.filled);
+  }
+
+  /** Start reading the next block into the other buffer, behind the bytes from `end` on. */
+  readNext(end: number): void {
+    const carried = this.filled - end;
+    if (this.other.length < this.current.length)
+      this.other = Buffer.allocUnsafe(this.current.length);
+    this.current.copy(this.other, 0, end, this.filled);
+    this.pending = this.readInto(this.other, carried);
+    this.filled = carried;
+    [this.current, this.other] = [this.other, this.current];
+  }
+
+  /** Wait for a read still under way, so that the file can be closed. */
+  async settle(): Promise<void> {
+    if (!this.ended) await this.pending.catch(() => 0);
+  }
+
+  private async readInto(buffer: Buffer, at: number): Promise<number> {
+    const { bytesRead } = await this.handle.read(buffer, at, buffer.length - at, this.position);
+    this.position += bytesRead;
+    return bytesRead;
+  }
 }
 
 function grow(buffer: Buffer, filled: number): Buffer {
@@ -97,11 +160,11 @@ function grow(buffer: Buffer, filled: number): Buffer {
 }
 
 /**
- * A stream (gzip output, standard input) in blocks. Its chunks are new buffers, so a block
+ * Chunks (gzip output, standard input) in blocks. The chunks are new buffers, so a block
  * is a view of one chunk, and only the line cut at a chunk's end is copied.
  */
 async function* splitStream(
-  stream: Readable,
+  stream: AsyncIterable<Buffer>,
   skipBytes: number,
   startOffset: number,
 ): AsyncGenerator<LineBlock> {
@@ -109,7 +172,7 @@ async function* splitStream(
   let skip = skipBytes;
   let offset = startOffset;
 
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
+  for await (const chunk of stream) {
     let data = chunk;
     if (skip > 0) {
       const dropped = Math.min(skip, data.length);
@@ -146,24 +209,6 @@ async function* splitStream(
   }
 
   if (pending.length > 0) yield { bytes: pending, offset, complete: false };
-}
-
-/**
- * Chunk sizes for gzip: zlib makes a new output buffer per chunk, and 4 MiB buffers kept
- * about 50 MB more memory alive than 1 MiB ones, with no gain in speed (measured on a 10M-line
- * log with Node.js 20).
- */
-const GZIP_OUTPUT_BYTES = 1024 * 1024;
-const GZIP_INPUT_BYTES = 256 * 1024;
-
-function openStream(source: LogSource): Readable {
-  if (source.path === '-') return journalAware(process.stdin);
-
-  // zlib runs in libuv's thread pool, so decompression overlaps with parsing.
-  const raw = createReadStream(source.path, { highWaterMark: GZIP_INPUT_BYTES });
-  const gunzip = createGunzip({ chunkSize: GZIP_OUTPUT_BYTES });
-  raw.on('error', (err) => gunzip.destroy(err));
-  return raw.pipe(gunzip);
 }
 
 /**

@@ -102,6 +102,46 @@ describe('postfix correlation', () => {
     ]);
   });
 
+  it('ignores the TLS of an ended session', () => {
+    const { messages, correlator } = correlate(
+      log(
+        `${SUB}: connect from unknown[192.0.2.1]`,
+        `${SUB}: ${TLS13}`,
+        `${SUB}: disconnect from unknown[192.0.2.1] ehlo=2 starttls=1 auth=1 quit=1 commands=5`,
+        `${SUB}: AAAAAA1: client=unknown[192.0.2.1], sasl_method=PLAIN, sasl_username=a@example.org`,
+        'mail postfix/qmgr[300]: AAAAAA1: from=<a@example.org>, size=1, nrcpt=1 (queue active)',
+        `${SUB}: connect from unknown[192.0.2.2]`,
+        'mail postfix/smtpd[101]: connect from unknown[192.0.2.3]',
+        'mail postfix/smtpd[101]: disconnect from unknown[192.0.2.3] ehlo=1 quit=1 commands=2',
+      ),
+    );
+    expect(messages[0]).toMatchObject({ tlsProtocol: 'unknown', tlsEvidence: 'not-seen' });
+
+    // Only the open session of pid 100 is saved; the ended one of pid 101 is not.
+    const [server] = correlator.snapshot().servers;
+    expect(server.sessions.map((session) => session.pid)).toEqual([100]);
+    expect(server.sessions[0]).toEqual({
+      pid: 100,
+      start: Date.UTC(2026, 11, 4, 10, 0, 5),
+      tlsProtocol: null,
+      tlsCipher: null,
+      waiting: [],
+    });
+  });
+
+  it('evicts only sessions left open a day', () => {
+    const { counters } = correlate(
+      [
+        `Dec  3 09:00:00 ${SUB}: connect from unknown[192.0.2.1]`,
+        `Dec  3 09:00:01 ${SUB}: disconnect from unknown[192.0.2.1] ehlo=1 quit=1 commands=2`,
+        'Dec  3 09:00:02 mail postfix/smtpd[101]: connect from unknown[192.0.2.2]',
+        'Dec  4 10:00:00 mail postfix/smtpd[102]: connect from unknown[192.0.2.3]',
+        'Dec  4 10:00:01 mail postfix/smtpd[102]: AAAAAA1: client=unknown[192.0.2.3], sasl_method=PLAIN, sasl_username=a@example.org',
+      ].join('\n'),
+    ).correlator;
+    expect(counters.evictedSessions).toBe(1);
+  });
+
   it('reports TLS as unknown, never none, when the log has no TLS lines', () => {
     const { messages } = correlate(
       log(

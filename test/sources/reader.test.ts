@@ -88,6 +88,37 @@ describe('reading blocks of lines', () => {
     expect(blocks.every((b) => b.text.endsWith('\n'))).toBe(true);
   });
 
+  it('reads gzip to the end behind a slow reader', async () => {
+    // About 40 MiB: ten times the 4 MiB blocks of the decompressing thread, which must wait
+    // for blocks to come back. A 10 ms pause per block lets it fill every free one first.
+    const big = numberedLines(420_000);
+    const file = path.join(dir, 'big.log.gz');
+    writeFileSync(file, gzipSync(big));
+
+    const parts: string[] = [];
+    let next = 0;
+    for await (const block of readBlocks(source(file, true), 0)) {
+      expect(block.offset).toBe(next);
+      next += block.bytes.length;
+      parts.push(block.bytes.toString('latin1'));
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect(parts.length).toBeGreaterThan(10);
+    expect(parts.join('')).toBe(big);
+  });
+
+  it('stops gzip when the reader stops', async () => {
+    const file = path.join(dir, 'early.log.gz');
+    writeFileSync(file, gzipSync(numberedLines(420_000)));
+    let blocks = 0;
+    for await (const block of readBlocks(source(file, true), 0)) {
+      expect(block.bytes.subarray(0, 14).toString()).toBe('line 00000000 ');
+      blocks++;
+      break;
+    }
+    expect(blocks).toBe(1);
+  });
+
   it('reports a truncated gzip file with the bytes read', async () => {
     const file = path.join(dir, 'truncated.log.gz');
     const whole = gzipSync(text);

@@ -1,10 +1,4 @@
-import {
-  ClickHouseError,
-  ClickHouseLogLevel,
-  createClient,
-  type ClickHouseClient,
-  type ClickHouseSettings,
-} from '@clickhouse/client';
+import type { ClickHouseClient, ClickHouseSettings } from '@clickhouse/client';
 
 import { AppError } from '../../errors.js';
 import type { ClickHouseLocation } from '../url.js';
@@ -60,7 +54,7 @@ export class ClickHouseStore {
    */
   static async open(location: ClickHouseLocation): Promise<ClickHouseStore> {
     await createDatabase(location);
-    const store = new ClickHouseStore(location, newClient(location, location.database));
+    const store = new ClickHouseStore(location, await newClient(location, location.database));
     try {
       await store.migrate();
     } catch (err) {
@@ -168,7 +162,9 @@ export class ClickHouseStore {
  * rejected request, which sending again would repeat.
  */
 export function isTransientError(err: unknown): boolean {
-  if (err instanceof ClickHouseError) return TRANSIENT_SERVER_ERRORS.has(Number(err.code));
+  if (clickhouse !== null && err instanceof clickhouse.ClickHouseError) {
+    return TRANSIENT_SERVER_ERRORS.has(Number(err.code));
+  }
   return err instanceof Error;
 }
 
@@ -180,7 +176,18 @@ export function isTransientError(err: unknown): boolean {
  */
 const TRANSIENT_SERVER_ERRORS = new Set([159, 202, 209, 210, 241, 252, 279, 319]);
 
-function newClient(location: ClickHouseLocation, database: string): ClickHouseClient {
+/**
+ * The ClickHouse client library, loaded when a store is first opened, so that commands on a
+ * DuckDB store start without it. Before that no ClickHouse error can exist.
+ */
+let clickhouse: typeof import('@clickhouse/client') | null = null;
+
+async function newClient(
+  location: ClickHouseLocation,
+  database: string,
+): Promise<ClickHouseClient> {
+  clickhouse ??= await import('@clickhouse/client');
+  const { createClient, ClickHouseLogLevel } = clickhouse;
   return createClient({
     url: location.url,
     username: location.username,
@@ -194,7 +201,7 @@ function newClient(location: ClickHouseLocation, database: string): ClickHouseCl
 }
 
 async function createDatabase(location: ClickHouseLocation): Promise<void> {
-  const client = newClient(location, 'default');
+  const client = await newClient(location, 'default');
   try {
     await client.command({
       query: sql`CREATE DATABASE IF NOT EXISTS ${sqlIdentifier(location.database)}`.text,

@@ -9,8 +9,14 @@ import type {
 import { detach } from '../parsers/postfix/client.js';
 import { isMalformed, SKIPPED } from '../parsers/result.js';
 import type { Relay } from '../parsers/sendmail/relay.js';
-import { afterQueueId, isDeliveryAt } from '../parsers/sendmail/prefilter.js';
-import { parseSendmail, type SendmailRecord } from '../parsers/sendmail/sm-mta.js';
+import { afterQueueId, isDeliveryAt, isFromWithoutLoginAt } from '../parsers/sendmail/prefilter.js';
+import {
+  checkStarttls,
+  parseSendmail,
+  parseStarttls,
+  starttlsText,
+  type SendmailRecord,
+} from '../parsers/sendmail/sm-mta.js';
 
 /**
  * Syslog tags of the Sendmail daemon. Debian and FreeBSD tag it `sm-mta`, Red Hat `sendmail`;
@@ -35,22 +41,55 @@ interface Session {
   lastSeen: number;
   relay: Relay | null;
   tls: { version: string; cipher: string } | null;
+  /**
+   * A STARTTLS=server line not parsed yet. It gives `tls` and `relay` when the session is
+   * first used (see settle): most connections never log in, and parsing their line is wasted.
+   */
+  starttls: string | null;
   auth: { account: string; mechanism: string } | null;
   /** The last queue id whose transaction this process logged as not accepted. */
   abortedQueueId: string | null;
 }
 
+/**
+ * Sessions by pid, with a bit per pid beside the map: the prefilter looks up a pid on every
+ * `to=` line, and the bit costs a fraction of a lookup in a map of thousands of sessions.
+ * Linux pids stay below 2^22 (PID_MAX_LIMIT); a larger pid is looked up in the map.
+ */
+class PidSessions extends Map<number, Session> {
+  private readonly bits = new Uint32Array(PID_BITS / 32);
+
+  override set(pid: number, session: Session): this {
+    if (pid < PID_BITS) this.bits[pid >>> 5] |= 1 << (pid & 31);
+    return super.set(pid, session);
+  }
+
+  override delete(pid: number): boolean {
+    if (pid < PID_BITS) this.bits[pid >>> 5] &= ~(1 << (pid & 31));
+    return super.delete(pid);
+  }
+
+  hasPid(pid: number): boolean {
+    if (pid >= PID_BITS) return this.has(pid);
+    return (this.bits[pid >>> 5] & (1 << (pid & 31))) !== 0;
+  }
+}
+
+const PID_BITS = 1 << 22;
+
 interface ServerState {
-  sessions: Map<number, Session>;
+  sessions: PidSessions;
   /** The log shows STARTTLS=server lines, so a session without one had no TLS. */
   tlsLogging: boolean;
 }
 
-/** Serialised correlator state, saved with each checkpoint. */
+/** Serialised correlator state, saved with each checkpoint, with every STARTTLS line parsed. */
 export interface SendmailState {
   version: 1;
-  servers: Array<{ server: string; tlsLogging: boolean; sessions: Session[] }>;
+  servers: Array<{ server: string; tlsLogging: boolean; sessions: SavedSession[] }>;
 }
+
+type SavedSession = Omit<Session, 'starttls'>;
 
 export interface SendmailCounters {
   messages: number;
@@ -103,24 +142,29 @@ export class SendmailCorrelator implements SyslogCorrelator {
   }
 
   /**
-   * Skip a `to=` line of a pid without a session before it is decoded. Such a line matters
-   * only when the connection's own process logs it for a message it did not accept (see
-   * aborted), and delivery processes write most lines of a busy Sendmail log.
+   * Skip a `to=` line of a pid without a session, and a `from=` line without a login, before
+   * it is decoded. A `to=` line matters only when the connection's own process logs it for a
+   * message it did not accept (see aborted), and delivery processes and inbound mail write
+   * most lines of a busy Sendmail log.
    */
   mayMatter(bytes: Buffer, start: number, end: number, pid: number): boolean {
     const at = afterQueueId(bytes, start, end);
-    if (at < 0 || !isDeliveryAt(bytes, at, end)) return true;
-    return this.hasSession(pid);
+    if (at < 0) return true;
+    if (isDeliveryAt(bytes, at, end)) return this.hasSession(pid);
+    return !isFromWithoutLoginAt(bytes, at, end);
   }
 
   private hasSession(pid: number): boolean {
     const states = this.serverStates;
-    for (let i = 0; i < states.length; i++) if (states[i].sessions.has(pid)) return true;
+    for (let i = 0; i < states.length; i++) if (states[i].sessions.hasPid(pid)) return true;
     return false;
   }
 
   line(line: SyslogLine): LineOutcome {
     if (line.program === 'sm-msp-queue') return 'skipped';
+
+    const starttls = starttlsText(line.message);
+    if (starttls !== null) return this.starttls(starttls, line);
 
     const record = parseSendmail(line.message);
     if (record === SKIPPED) return 'skipped';
@@ -134,7 +178,8 @@ export class SendmailCorrelator implements SyslogCorrelator {
     const state = this.serverState(line.server);
     switch (record.type) {
       case 'starttls':
-        return this.starttls(state, record, line);
+        // starttlsText found these lines before they were parsed.
+        return 'skipped';
       case 'auth':
         return this.auth(state, record, line);
       case 'auth-failure':
@@ -149,17 +194,31 @@ export class SendmailCorrelator implements SyslogCorrelator {
     }
   }
 
-  private starttls(
-    state: ServerState,
-    record: Extract<SendmailRecord, { type: 'starttls' }>,
-    line: SyslogLine,
-  ): LineOutcome {
+  /** Keep a STARTTLS=server line's text in its session; settle parses it when needed. */
+  private starttls(text: string, line: SyslogLine): LineOutcome {
+    const problem = checkStarttls(text);
+    if (problem === SKIPPED) return 'skipped';
+    if (problem !== null) return problem;
+
+    this.evictStale(line.time);
+    const state = this.serverState(line.server);
     state.tlsLogging = true;
     // A connection negotiates TLS once, so a second handshake on this pid is a new process.
-    const session = this.freshSession(state, line, (known) => known.tls !== null);
+    const hasTls = (known: Session) => known.tls !== null || known.starttls !== null;
+    const session = this.freshSession(state, line, hasTls);
+    session.starttls = text;
+    return 'used';
+  }
+
+  /** Parse the STARTTLS=server line that a session keeps, into its TLS state and relay. */
+  private settle(session: Session): void {
+    if (session.starttls === null) return;
+    const record = parseStarttls(session.starttls);
+    session.starttls = null;
+    if (record === SKIPPED || isMalformed(record) || record.type !== 'starttls') return;
+
     session.tls = { version: detach(record.version), cipher: detach(record.cipher) };
     session.relay = detachRelay(record.relay);
-    return 'used';
   }
 
   private auth(
@@ -170,6 +229,7 @@ export class SendmailCorrelator implements SyslogCorrelator {
     // Sendmail replies 503 to a second AUTH in one connection, so this is a new process.
     // NOTE: that new process loses a STARTTLS line it logged before this AUTH line.
     const session = this.freshSession(state, line, (known) => known.auth !== null);
+    this.settle(session);
     session.auth = { account: detach(record.authid), mechanism: detach(record.mechanism) };
     session.relay = detachRelay(record.relay);
     return 'used';
@@ -181,6 +241,7 @@ export class SendmailCorrelator implements SyslogCorrelator {
     line: SyslogLine,
   ): LineOutcome {
     const session = this.liveSession(state, line);
+    if (session) this.settle(session);
     const tls = sessionTls(state, session);
     const relay = record.relay ?? session?.relay ?? null;
     const failure: AuthFailure = {
@@ -213,6 +274,7 @@ export class SendmailCorrelator implements SyslogCorrelator {
       return 'skipped';
     }
     if (!isAccepted(record, session)) return 'skipped';
+    this.settle(session);
 
     this.emitMessage(this.message(state, session, record, line));
     return 'used';
@@ -262,7 +324,7 @@ export class SendmailCorrelator implements SyslogCorrelator {
   private serverState(server: string): ServerState {
     let state = this.servers.get(server);
     if (!state) {
-      state = { sessions: new Map(), tlsLogging: false };
+      state = { sessions: new PidSessions(), tlsLogging: false };
       this.servers.set(server, state);
       this.serverStates.push(state);
     }
@@ -295,6 +357,7 @@ export class SendmailCorrelator implements SyslogCorrelator {
       lastSeen: line.time,
       relay: null,
       tls: null,
+      starttls: null,
       auth: null,
       abortedQueueId: null,
     };
@@ -310,9 +373,9 @@ export class SendmailCorrelator implements SyslogCorrelator {
     this.lastEviction = now;
 
     for (const state of this.servers.values()) {
-      for (const [pid, session] of state.sessions) {
+      for (const session of state.sessions.values()) {
         if (now - session.lastSeen <= SESSION_TTL_MS) continue;
-        state.sessions.delete(pid);
+        state.sessions.delete(session.pid);
         this.counters.evictedSessions++;
       }
     }
@@ -322,9 +385,16 @@ export class SendmailCorrelator implements SyslogCorrelator {
     const servers = [...this.servers].map(([server, state]) => ({
       server,
       tlsLogging: state.tlsLogging,
-      sessions: [...state.sessions.values()],
+      sessions: [...state.sessions.values()].map((session) => this.saved(session)),
     }));
     return { version: 1, servers };
+  }
+
+  private saved(session: Session): SavedSession {
+    this.settle(session);
+    const { starttls, ...saved } = session;
+    void starttls;
+    return saved;
   }
 
   restore(saved: unknown): void {
@@ -338,7 +408,9 @@ export class SendmailCorrelator implements SyslogCorrelator {
     if (saved.version !== 1) return;
 
     for (const entry of saved.servers as SendmailState['servers']) {
-      const sessions = new Map(entry.sessions.map((session) => [session.pid, session]));
+      const sessions = new PidSessions();
+      for (const session of entry.sessions)
+        sessions.set(session.pid, { ...session, starttls: null });
       this.servers.set(entry.server, { sessions, tlsLogging: entry.tlsLogging });
     }
     this.serverStates = [...this.servers.values()];

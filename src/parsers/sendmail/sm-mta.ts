@@ -56,25 +56,52 @@ export function parseSendmail(message: string): SendmailResult {
   const queueId = match ? match[1] : null;
   const text = match ? message.substring(match[0].length) : message;
 
-  if (text.startsWith('STARTTLS=server, ')) return parseStarttls(text);
+  // A from= line first: its msgid= is text the client chose, which may look like anything.
+  if (queueId !== null && text.startsWith('from=')) return parseFrom(queueId, text);
+  if (text.startsWith(STARTTLS)) return parseStarttls(text);
   if (text.startsWith('AUTH=server, ')) return parseAuth(text);
   if (text.startsWith('AUTH failure (')) return parseAuthFailure(text);
   if (isSessionEnd(text)) return { type: 'session-end' };
   if (queueId === null) return SKIPPED;
 
-  if (text.startsWith('from=')) return parseFrom(queueId, text);
   if (isAbort(text)) return { type: 'aborted', queueId };
   return SKIPPED;
 }
 
-/** `STARTTLS=server, relay=R, version=V, verify=X, cipher=C, bits=A/B` */
-function parseStarttls(text: string): SendmailResult {
+const STARTTLS = 'STARTTLS=server, ';
+
+/**
+ * Return the text from `STARTTLS=server, ` on when a message is such a line, else null. Most
+ * connections log one, so the correlator keeps this text and parses it (parseStarttls) only
+ * for a connection that logs in.
+ */
+export function starttlsText(message: string): string | null {
+  if (message.startsWith(STARTTLS)) return message;
+  const colon = message.indexOf(': ');
+  if (colon < 12 || colon > 24 || !message.startsWith(STARTTLS, colon + 2)) return null;
+  return QUEUE_ID.test(message) ? message.substring(colon + 2) : null;
+}
+
+/**
+ * Check a STARTTLS=server line as parseStarttls would: SKIPPED for a failed handshake,
+ * Malformed without `relay=`, null for a line that parses.
+ */
+export function checkStarttls(text: string): typeof SKIPPED | Malformed | null {
   const relayAt = text.indexOf('relay=');
   const versionAt = text.indexOf(', version=');
   // Handshake errors (`STARTTLS=server, error: accept failed=...`) have no version.
   if (versionAt < 0) return SKIPPED;
   if (relayAt < 0 || relayAt > versionAt) return malformed('STARTTLS=server line without relay=');
+  return null;
+}
 
+/** `STARTTLS=server, relay=R, version=V, verify=X, cipher=C, bits=A/B` */
+export function parseStarttls(text: string): SendmailResult {
+  const problem = checkStarttls(text);
+  if (problem !== null) return problem;
+
+  const relayAt = text.indexOf('relay=');
+  const versionAt = text.indexOf(', version=');
   const version = fieldValue(text, versionAt + ', version='.length);
   const cipherAt = text.indexOf(', cipher=', versionAt);
   const cipher = cipherAt < 0 ? '' : fieldValue(text, cipherAt + ', cipher='.length);

@@ -5,6 +5,7 @@ import {
   type CorrelatorCounters,
   type PostfixState,
 } from '../correlate/postfix.js';
+import { AppError } from '../errors.js';
 import type { ReportEvent } from '../events.js';
 import type { LogFormat } from '../formats/correlator.js';
 import {
@@ -73,6 +74,8 @@ export interface ReadResult {
   tlsLoggingServers: string[];
   /** The formats the file was read as: one file format, or the syslog formats seen. */
   formats: LogFormat[];
+  /** Why the source could not be read to its end (a truncated .gz); the lines before were stored. */
+  error: AppError | null;
 }
 
 /**
@@ -161,8 +164,16 @@ export class CorrelatingReader<E = EventColumns> {
       this.takeBatch(job, byteOffset, lines.counts.lines, final),
     );
 
-    const lastLineWaiting = await run.readAll();
+    let lastLineWaiting = false;
+    let error: AppError | null = null;
+    try {
+      lastLineWaiting = await run.readAll();
+    } catch (err) {
+      if (!(err instanceof AppError) || err.code !== 'SOURCE_READ_FAILED') throw err;
+      error = err;
+    }
     return {
+      error,
       counts: lines.counts,
       lastLineWaiting,
       counters: countersSince(before, this.correlator.counters),

@@ -249,6 +249,7 @@ export class Ingest {
       unsupported: result.counts.unsupported,
       malformed: result.counts.malformed,
       problems: result.counts.problems,
+      error: result.error?.message ?? null,
     });
   }
 

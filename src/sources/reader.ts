@@ -48,12 +48,21 @@ export async function* readBlocks(
       offset = block.offset + block.bytes.length;
     }
   } catch (err) {
-    throw new AppError(
-      'SOURCE_READ_FAILED',
-      { path: source.path, offset, detail: (err as Error).message },
-      { cause: err },
-    );
+    const message = (err as Error).message;
+    const detail = source.gzip ? gzipProblem(message) : message;
+    throw new AppError('SOURCE_READ_FAILED', { path: source.path, offset, detail }, { cause: err });
   }
+}
+
+/** Add what a zlib error means for a .gz log, and what to do about it. */
+function gzipProblem(message: string): string {
+  if (message === 'unexpected end of file') {
+    return `${message} (the file is cut short: still being written, or damaged)`;
+  }
+  if (/header check|compression method|invalid/i.test(message)) {
+    return `${message} (not gzip data: decompress the file or give it a name without .gz)`;
+  }
+  return message;
 }
 
 /**
@@ -271,7 +280,7 @@ async function readGzipHead(file: string, length: number): Promise<Buffer> {
     throw new AppError('SOURCE_READ_FAILED', {
       path: file,
       offset: 0,
-      detail: (err as Error).message,
+      detail: gzipProblem((err as Error).message),
     });
   } finally {
     stream.destroy();

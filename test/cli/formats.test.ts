@@ -253,9 +253,17 @@ describe('files that cannot be read', () => {
       JSON.parse(cli(['report', '--store', store, '--format', 'json', ...ALL_TIME]).stdout)
         .messages;
 
-    expect(cli(args).status).toBe(1);
+    const first = cli(args);
+    expect(first.status).toBe(1);
     const stored = totals();
     expect(stored).toBeGreaterThan(0);
+
+    // The summary gives what was stored before the damage, and the file's TLS lines count.
+    const [damaged] = JSON.parse(first.stdout).files;
+    expect(damaged.error).toContain('unexpected end of file');
+    expect(damaged.messages).toBe(stored);
+    expect(damaged.linesRead).toBeGreaterThan(0);
+    expect(first.stderr).not.toContain('has no TLS lines');
 
     // The daily case: the other file grew, and the damaged one is read again.
     writeFileSync(other, 'Dec  4 16:00:00 mail kernel: link up\nDec  4 16:00:01 mail kernel: x\n');

@@ -70,6 +70,20 @@ const DEFERRED_MESSAGE: EximSubmittedMessage = {
 };
 
 describe('exim messages', () => {
+  it('reads fields after a quoted sender with spaces', () => {
+    const sender = '"x H=[203.0.113.9] P=esmtpa A=plain_server:ceo@example.org"@example.org';
+    const { feed, messages } = correlator();
+    feed(ARRIVAL.replace('<= alerts@example.org', `<= ${sender}`), DELIVERED, COMPLETED);
+
+    expect(messages()).toHaveLength(1);
+    expect(messages()[0]).toMatchObject({
+      senderAddress: sender,
+      account: 'alerts@example.org',
+      clientIp: '192.0.2.52',
+      saslMethod: 'login_server',
+    });
+  });
+
   it('emits the message at Completed', () => {
     const { feed, events } = correlator();
     expect(feed(ARRIVAL, DELIVERED, DEFERRED)).toEqual(['used', 'used', 'used']);

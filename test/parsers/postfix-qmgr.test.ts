@@ -23,6 +23,12 @@ describe('postfix qmgr parser', () => {
       502,
       5,
     ],
+    [
+      '4B00000A1: from=<"x>, size=1, nrcpt=0 (queue active) y"@example.org>, size=300, nrcpt=500 (queue active)',
+      '"x>, size=1, nrcpt=0 (queue active) y"@example.org',
+      300,
+      500,
+    ],
   ])('%s', (payload, senderAddress, size, recipients) => {
     expect(parse(payload)).toMatchObject({ type: 'queued', senderAddress, size, recipients });
   });
@@ -49,6 +55,12 @@ describe('postfix qmgr parser', () => {
     '07C56160641: from=<a@example.org>, size=1234567890123456, nrcpt=1 (queue active)',
     '07C56160641: from=<a@example.org>, size=1, nrcpt=1234567890 (queue active)',
   ])('reports an oversized number in %s as malformed', (payload) => {
+    expect(isMalformed(parse(payload))).toBe(true);
+  });
+
+  it('reports a sender that imitates size= on an expired line as malformed', () => {
+    const payload =
+      '07C56160641: from=<"x>, size=1, nrcpt=1 y"@example.org>, status=expired, returned to sender';
     expect(isMalformed(parse(payload))).toBe(true);
   });
 

@@ -103,6 +103,10 @@ describe('Sendmail from= prefilter', () => {
       'from=<a@example.org>, size=1, class=0, nrcpts=, proto=ESMTP, relay=[192.0.2.1]',
     ],
     [
+      'a quoted sender that imitates the fields',
+      'from=<"x>, size=1, class=0, nrcpts=1, proto=ESMTP, y"@example.org>, size=5, class=0, nrcpts=5, proto=ESMTPSA, relay=[192.0.2.1]',
+    ],
+    [
       'an empty proto=',
       'from=<a@example.org>, size=1, class=0, nrcpts=1, proto=, relay=[192.0.2.1]',
     ],

@@ -175,6 +175,24 @@ describe('sendmail daemon lines', () => {
       '6B4J7eJi003783: [192.0.2.12] did not issue MAIL/EXPN/VRFY/ETRN during connection to MSA',
       { type: 'session-end' },
     ],
+    [
+      'x3QDO5TG008911: u@host.example.org [198.51.100.33] (may be forged) did not issue MAIL/EXPN/VRFY/ETRN during connection to TLSMTA-v6',
+      { type: 'session-end' },
+    ],
+    [
+      '7B3E0001006001: from=<"x>, size=1, class=0, nrcpts=0, y"@example.org>, size=5000, class=0, nrcpts=500, msgid=<r1@example.org>, proto=ESMTPSA, daemon=MSA, relay=[192.0.2.70]',
+      {
+        type: 'from',
+        queueId: '7B3E0001006001',
+        senderAddress: '"x>, size=1, class=0, nrcpts=0, y"@example.org',
+        size: 5000,
+        recipients: 500,
+        msgid: '<r1@example.org>',
+        proto: 'ESMTPSA',
+        daemon: 'MSA',
+        relay: { name: '', ip: '192.0.2.70' },
+      },
+    ],
   ])('%s', (message, expected) => {
     expect(parseSendmail(message)).toEqual(expected);
   });
@@ -186,6 +204,8 @@ describe('sendmail daemon lines', () => {
     's1GNXHYB005133: [203.0.113.178]: possible SMTP attack: command=AUTH, count=5',
     'starting daemon (8.17.1.9): SMTP',
     '6B4J1e1l003805: ruleset=check_rcpt, arg1=<victim@example.net>, relay=[192.0.2.30], reject=550 5.7.1 <victim@example.net>... Relaying denied',
+    '7B3C0002003002: <"a did not issue MAIL/EXPN/VRFY/ETRN during connection to b"@example.org>... User unknown',
+    '7B3C0002003002: ruleset=check_rcpt, arg1=<"x] did not issue MAIL/EXPN/VRFY/ETRN during connection to y"@example.org>, relay=[192.0.2.30], reject=550 5.1.1 User unknown',
   ])('skips %s', (message) => {
     expect(parseSendmail(message)).toBe(SKIPPED);
   });

@@ -36,9 +36,11 @@ export function parseQmgr(
 function parseQueued(line: Line, idEnd: number, queueId: string): QmgrResult {
   const { text } = line;
   const senderStart = idEnd + 8;
-  const sizeAt = text.indexOf('>, size=', senderStart);
+  // The sender is the only text the client chose, and a quoted local part may contain
+  // `>, size=`, so the last one ends it.
+  const sizeAt = text.lastIndexOf('>, size=');
   // `from=<S>, status=expired, returned to sender` has no size: it is not an arrival.
-  if (sizeAt < 0) return SKIPPED;
+  if (sizeAt < senderStart) return SKIPPED;
 
   const nrcptAt = text.indexOf(', nrcpt=', sizeAt);
   if (nrcptAt < 0) return malformed('qmgr from= line without nrcpt=');
@@ -47,6 +49,12 @@ function parseQueued(line: Line, idEnd: number, queueId: string): QmgrResult {
   const recipients = readNumber(text, nrcptAt + 8, MAX_NRCPT_DIGITS);
   if (Number.isNaN(size) || Number.isNaN(recipients)) {
     return malformed('qmgr size= or nrcpt= is not a number of a sane size');
+  }
+  // Postfix ends the line with ` (queue active)`. Other text after nrcpt= means that the
+  // size= and nrcpt= read were inside a sender, as in a crafted `status=expired` line.
+  const after = digitsEnd(text, nrcptAt + 8);
+  if (after < text.length && !text.startsWith(QUEUE_ACTIVE, after)) {
+    return malformed('qmgr from= line with text after nrcpt= other than (queue active)');
   }
 
   return {
@@ -63,7 +71,15 @@ function parseQueued(line: Line, idEnd: number, queueId: string): QmgrResult {
  * longer number is a damaged line, not a message of petabytes or billions of recipients.
  */
 const MAX_SIZE_DIGITS = 15;
+const QUEUE_ACTIVE = ' (queue active)';
 const MAX_NRCPT_DIGITS = 9;
+
+/** Return the index after the digits that start at `start`. */
+function digitsEnd(text: string, start: number): number {
+  let i = start;
+  while (i < text.length && text.charCodeAt(i) >= 48 && text.charCodeAt(i) <= 57) i++;
+  return i;
+}
 
 /** Read the decimal number at `start`: NaN when there is none or it has more than `maxDigits`. */
 function readNumber(text: string, start: number, maxDigits: number): number {

@@ -12,6 +12,7 @@ const FROM = Buffer.from('from=');
 const SIZE = Buffer.from(', size=');
 const BRACKETED_SIZE = Buffer.from('>, size=');
 const LESS_THAN = 0x3c;
+const QUOTE_MARK = Buffer.from('"');
 const NRCPTS = Buffer.from(', nrcpts=');
 const PROTO = Buffer.from(', proto=');
 const DAEMON = Buffer.from(', daemon=');
@@ -47,6 +48,8 @@ export function isFromWithoutLoginAt(bytes: Buffer, at: number, end: number): bo
   const bracketed = bytes[at + FROM.length] === LESS_THAN;
   const sizeField = indexOfBytes(bytes, bracketed ? BRACKETED_SIZE : SIZE, at, end);
   if (sizeField < 0) return false;
+  // A quoted local part may contain `>, size=`: such a line goes to the parser, which reads quotes.
+  if (indexOfBytes(bytes, QUOTE_MARK, at, sizeField) >= 0) return false;
   const number = sizeField + (bracketed ? BRACKETED_SIZE.length : SIZE.length);
   const nrcpts = indexOfBytes(bytes, NRCPTS, sizeField, end);
   if (nrcpts < 0 || !isDigit(bytes[number]) || !isDigit(bytes[nrcpts + NRCPTS.length])) {

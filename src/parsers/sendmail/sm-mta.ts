@@ -167,7 +167,7 @@ function withoutForgedNote(relay: string): string {
 /** `from=<S>, size=N, class=C, nrcpts=K[, msgid=M][, bodytype=B][, proto=P][, daemon=D], relay=R` */
 function parseFrom(queueId: string, text: string): SendmailResult {
   const bracketed = text.startsWith('from=<');
-  const sizeAt = text.indexOf(bracketed ? '>, size=' : ', size=');
+  const sizeAt = senderEnd(text, bracketed);
   if (sizeAt < 0) return malformed('from= line without size=');
   const senderAddress = text.substring(bracketed ? 6 : 5, sizeAt);
 
@@ -203,6 +203,27 @@ function parseFrom(queueId: string, text: string): SendmailResult {
 }
 
 /**
+ * Find where the sender of a `from=` line ends: at `>, size=` (or `, size=` for a bare
+ * address) outside the quoted local part, which the client chose and which may contain
+ * both. Without quotes that is the first one.
+ */
+function senderEnd(text: string, bracketed: boolean): number {
+  const field = bracketed ? '>, size=' : ', size=';
+  let quoted = false;
+  for (let i = bracketed ? 6 : 5; i < text.length; i++) {
+    const char = text.charCodeAt(i);
+    if (char === BACKSLASH && quoted) i++;
+    else if (char === QUOTE) quoted = !quoted;
+    else if (!quoted && text.startsWith(field, i)) return i;
+  }
+  // An unbalanced quote: the first field is the best guess.
+  return text.indexOf(field);
+}
+
+const QUOTE = 34;
+const BACKSLASH = 92;
+
+/**
  * Lines that Sendmail writes for a transaction it did not accept, before its `from=` line:
  * a broken DATA phase (`collect:`), a milter or an end-of-message ruleset rejecting or
  * discarding the message, and the `to=` lines that log the recipients of an aborted message.
@@ -218,11 +239,16 @@ function isAbort(text: string): boolean {
   return endOfMessage && text.includes(', reject=');
 }
 
+/**
+ * `CLIENT did not issue MAIL/EXPN/VRFY/ETRN during connection to DAEMON`, where CLIENT is
+ * `[ip]` or `host [ip]` with an optional ident user and `(may be forged)`. The whole line must
+ * have this shape: an address or a rejected recipient may contain the words.
+ */
+const NO_MAIL_SESSION =
+  /^[^<=,]*\[[^\]<=,]*\](?: \(may be forged\))? did not issue MAIL\/EXPN\/VRFY\/ETRN during connection to \S+$/;
+
 function isSessionEnd(text: string): boolean {
-  return (
-    text.includes(' did not issue MAIL/EXPN/VRFY/ETRN during connection to ') ||
-    text.startsWith('lost input channel from ')
-  );
+  return text.startsWith('lost input channel from ') || NO_MAIL_SESSION.test(text);
 }
 
 /** The value of a `key=value` field: up to the next `, ` or the end of the line. */

@@ -74,7 +74,7 @@ export interface ReadResult {
   tlsLoggingServers: string[];
   /** The formats the file was read as: one file format, or the syslog formats seen. */
   formats: LogFormat[];
-  /** Why the source could not be read to its end (a truncated .gz); the lines before were stored. */
+  /** The error that ended the reading early (a truncated .gz), after the lines before were stored. */
   error: AppError | null;
 }
 

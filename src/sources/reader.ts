@@ -103,7 +103,7 @@ async function* readFile(file: string, startOffset: number): AsyncGenerator<Line
 }
 
 /**
- * The two buffers of readFile and the read under way. `current` holds `filled` bytes once
+ * The two buffers of readFile and the read under way. `current` contains `filled` bytes once
  * `fill` resolves; `readNext` moves the bytes after the last whole line to the other buffer
  * and starts reading behind them there.
  */

@@ -242,7 +242,7 @@ function isAbort(text: string): boolean {
 /**
  * `CLIENT did not issue MAIL/EXPN/VRFY/ETRN during connection to DAEMON`, where CLIENT is
  * `[ip]` or `host [ip]` with an optional ident user and `(may be forged)`. The whole line must
- * have this shape: an address or a rejected recipient may contain the words.
+ * have this shape, because an address or a rejected recipient may contain the words.
  */
 const NO_MAIL_SESSION =
   /^[^<=,]*\[[^\]<=,]*\](?: \(may be forged\))? did not issue MAIL\/EXPN\/VRFY\/ETRN during connection to \S+$/;

@@ -22,12 +22,11 @@ export const ERRORS = {
   },
   INVALID_STORE_URL: {
     status: 400,
-    message:
-      'invalid store URL {value}: {detail}; use duckdb:PATH, for example duckdb:./data/smtp-auth-report.duckdb',
+    message: 'invalid store URL {value}: {detail}',
   },
   STORE_KIND_UNSUPPORTED: {
     status: 400,
-    message: 'store kind {kind} is not supported in this version; use duckdb:PATH',
+    message: 'store kind {kind} is not supported by this command; use a duckdb:PATH store',
   },
   STORE_LOCKED: {
     status: 409,

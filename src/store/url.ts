@@ -102,7 +102,10 @@ export function parseStoreUrl(url: string): StoreLocation {
   if (url.startsWith('duckdb:')) {
     const path = url.slice('duckdb:'.length).replace(/^\/\/(?=\/)/, '');
     if (path.length === 0) {
-      throw new AppError('INVALID_STORE_URL', { value: url, detail: 'the path is empty' });
+      throw new AppError('INVALID_STORE_URL', {
+        value: url,
+        detail: `the path is empty; use duckdb:PATH, for example ${DEFAULT_STORE_URL}`,
+      });
     }
     return { kind: 'duckdb', path };
   }
@@ -111,8 +114,9 @@ export function parseStoreUrl(url: string): StoreLocation {
   if (scheme === 'clickhouse') {
     throw new AppError('STORE_KIND_UNSUPPORTED', { kind: scheme });
   }
+  const problem = scheme ? `unknown scheme ${scheme}:` : 'no scheme';
   throw new AppError('INVALID_STORE_URL', {
     value: url,
-    detail: scheme ? `unknown scheme ${scheme}:` : 'no scheme',
+    detail: `${problem}; use duckdb:PATH (for example ${DEFAULT_STORE_URL}) or clickhouse://HOST:8123/DATABASE`,
   });
 }

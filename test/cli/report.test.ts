@@ -218,6 +218,15 @@ describe('report and ingest errors', () => {
     const result = cli(['report', '--store', 'postgres://x']);
     expect(result.status).toBe(2);
     expect(result.stderr).toContain('invalid store URL postgres://x: unknown scheme postgres:');
+    expect(result.stderr).toContain('use duckdb:PATH');
+    expect(result.stderr).toContain('or clickhouse://HOST:8123/DATABASE');
+  });
+
+  it('gives one hint for a bad ClickHouse URL', () => {
+    const result = cli(['report', '--store', 'clickhouse://127.0.0.1:8123/bad-name']);
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain('use clickhouse://');
+    expect(result.stderr).not.toContain('duckdb:PATH');
   });
 
   it('fails with the path when a log file is missing', () => {

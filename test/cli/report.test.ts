@@ -217,9 +217,17 @@ describe('report and ingest errors', () => {
   it('rejects an unknown store scheme', () => {
     const result = cli(['report', '--store', 'postgres://x']);
     expect(result.status).toBe(2);
-    expect(result.stderr).toContain('invalid store URL postgres://x: unknown scheme postgres:');
+    expect(result.stderr).toContain(
+      'invalid store URL postgres://x from --store: unknown scheme postgres:',
+    );
     expect(result.stderr).toContain('use duckdb:PATH');
     expect(result.stderr).toContain('or clickhouse://HOST:8123/DATABASE');
+  });
+
+  it('names the variable that set a bad store URL', () => {
+    const result = cli(['report'], { env: { SMTP_AUTH_REPORT_STORE: 'foo' } });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain('invalid store URL foo from SMTP_AUTH_REPORT_STORE: no scheme');
   });
 
   it('gives one hint for a bad ClickHouse URL', () => {

@@ -1,3 +1,5 @@
+import { isIP } from 'node:net';
+
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 
@@ -45,7 +47,13 @@ export const insightsQuery = z.strictObject({
 export const reviewBody = z
   .strictObject({
     account: z.string().trim().min(1, 'it is empty').max(MAX_SUBJECT).optional(),
-    clientIp: z.string().trim().min(1, 'it is empty').max(MAX_SUBJECT).optional(),
+    clientIp: z
+      .string()
+      .trim()
+      .min(1, 'it is empty')
+      .max(MAX_SUBJECT)
+      .refine((ip) => isIP(ip) !== 0, 'expected an IPv4 or IPv6 address')
+      .optional(),
     note: z
       .string({ error: 'write what was checked or done' })
       .trim()
@@ -152,8 +160,17 @@ function parseBody(body: unknown): z.output<typeof reviewBody> {
     throw invalidOption(name, values[name], `unknown field; expected one of ${known}`);
   }
   const name = String(issue.path[0]);
-  throw invalidOption(name, values[name] ?? null, issue.message);
+  throw invalidOption(name, shown(values[name]), issue.message);
 }
+
+/** A value as an error message repeats it: a long text (a note) is cut after 40 characters. */
+function shown(value: unknown): unknown {
+  if (value === undefined) return null;
+  if (typeof value !== 'string' || value.length <= SHOWN_TEXT) return value;
+  return `${value.slice(0, SHOWN_TEXT)}...`;
+}
+
+const SHOWN_TEXT = 40;
 
 function markJson(mark: ReviewMark) {
   const { subjectKind, subject, signal, note, reviewedAt, reviewedThrough } = mark;

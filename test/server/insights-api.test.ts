@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { MAX_NOTE_LENGTH } from '../../src/insights/reviews.js';
 import { buildServer } from '../../src/server/app.js';
 import { ingestedStore, LAB_LOG, type TestStore } from './store.js';
 
@@ -90,6 +91,25 @@ describe('insights endpoints on the lab log', () => {
 
     expect(status).toBe(400);
     expect(body.error.message).toBe('invalid value " " for note: write what was checked or done');
+  });
+
+  it('rejects a review of a malformed client address', async () => {
+    const { status, body } = await post('/api/reviews', { clientIp: '192.0.2', note: 'checked' });
+
+    expect(status).toBe(400);
+    expect(body.error.message).toBe(
+      'invalid value "192.0.2" for clientIp: expected an IPv4 or IPv6 address',
+    );
+  });
+
+  it('repeats only the start of a note that is too long', async () => {
+    const note = 'n'.repeat(MAX_NOTE_LENGTH + 1);
+    const { status, body } = await post('/api/reviews', { account: 'printer', note });
+
+    expect(status).toBe(400);
+    expect(body.error.message).toBe(
+      `invalid value "${'n'.repeat(40)}..." for note: expected at most ${MAX_NOTE_LENGTH} characters`,
+    );
   });
 
   it('rejects a review of two subjects', async () => {

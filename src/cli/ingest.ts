@@ -278,7 +278,7 @@ function batchBytesFromEnvironment(): number | undefined {
 }
 
 function formatColumn(file: FileSummary): string {
-  if (file.error) return 'failed';
+  if (file.error && file.linesRead === 0) return 'failed';
   if (file.alreadyRead) return 'already read';
   return file.format;
 }

@@ -38,7 +38,7 @@ export async function addReview(query: StoreQuery, request: ReviewRequest): Prom
   const note = request.note.trim();
   if (subject === '') throw invalidOption(request.subjectKind, request.subject, 'it is empty');
   if (note === '') throw invalidOption('--note', request.note, 'write what was checked');
-  if (note.length > MAX_NOTE_LENGTH) {
+  if (characterCount(note) > MAX_NOTE_LENGTH) {
     throw invalidOption('--note', `${note.slice(0, 40)}...`, `longer than ${MAX_NOTE_LENGTH}`);
   }
   const signal = request.signal ?? null;
@@ -147,4 +147,9 @@ async function newestEventMs(query: StoreQuery): Promise<number | null> {
       UNION ALL SELECT max(ts) FROM auth_failures)`);
   const newest = rows[0]?.newest;
   return newest === null || newest === undefined ? null : Number(newest);
+}
+
+/** Count characters as a person does: an emoji is one, not the two UTF-16 units of `length`. */
+export function characterCount(text: string): number {
+  return Array.from(text).length;
 }

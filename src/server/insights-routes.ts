@@ -5,7 +5,12 @@ import { z } from 'zod';
 
 import { invalidOption } from '../errors.js';
 import { computeInsights } from '../insights/engine.js';
-import { addReview, MAX_NOTE_LENGTH, type ReviewMark } from '../insights/reviews.js';
+import {
+  addReview,
+  characterCount,
+  MAX_NOTE_LENGTH,
+  type ReviewMark,
+} from '../insights/reviews.js';
 import { DEFAULT_INSIGHT_SETTINGS, type InsightSettings } from '../insights/settings.js';
 import { SEVERITIES, SIGNAL_NAMES, type Signal } from '../insights/signal.js';
 import { resolvePeriod } from '../queries/filters.js';
@@ -58,7 +63,10 @@ export const reviewBody = z
       .string({ error: 'write what was checked or done' })
       .trim()
       .min(1, 'write what was checked or done')
-      .max(MAX_NOTE_LENGTH, `expected at most ${MAX_NOTE_LENGTH} characters`),
+      .refine(
+        (note) => characterCount(note) <= MAX_NOTE_LENGTH,
+        `expected at most ${MAX_NOTE_LENGTH} characters`,
+      ),
     signal: z
       .enum(SIGNAL_NAMES, { error: `expected one of ${SIGNAL_NAMES.join(', ')}` })
       .optional(),

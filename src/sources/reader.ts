@@ -104,7 +104,7 @@ async function* readFile(file: string, startOffset: number): AsyncGenerator<Line
 
 /**
  * The two buffers of readFile and the read under way. `current` contains `filled` bytes once
- * `fill` resolves; `readNext` moves the bytes after the last whole line to the other buffer
+ * `fill` resolves. `readNext` moves the bytes after the last whole line to the other buffer
  * and starts reading behind them there.
  */
 class BlockReads {
@@ -277,11 +277,15 @@ async function readGzipHead(file: string, length: number): Promise<Buffer> {
       if (total >= length) break;
     }
   } catch (err) {
-    throw new AppError('SOURCE_READ_FAILED', {
-      path: file,
-      offset: 0,
-      detail: gzipProblem((err as Error).message),
-    });
+    // A file cut short still has a head when its first bytes decompressed: the read that
+    // follows stores its lines and reports the damage.
+    if (total === 0 || (err as Error).message !== 'unexpected end of file') {
+      throw new AppError('SOURCE_READ_FAILED', {
+        path: file,
+        offset: 0,
+        detail: gzipProblem((err as Error).message),
+      });
+    }
   } finally {
     stream.destroy();
   }

@@ -230,6 +230,23 @@ describe('files that cannot be read', () => {
     expect(files[0].messages).toBe(18);
   });
 
+  it('stores the lines of a short .gz without its trailer', () => {
+    // Under 4 KiB decompressed: the whole file is the head that identifies it.
+    const lines = readFileSync('samples/postfix/mail.log', 'utf8').split('\n').slice(0, 25);
+    const text = lines.join('\n') + '\n';
+    const gz = gzipSync(text);
+    const cut = path.join(dir, 'short.log.gz');
+    writeFileSync(cut, gz.subarray(0, gz.length - 8));
+    const store = testStore(dir, 'short-gz');
+
+    const result = cli(['ingest', '--store', store, '--year', '2026', '--format', 'json', cut]);
+    expect(result.status).toBe(1);
+    const [file] = JSON.parse(result.stdout).files;
+    expect(file.linesRead).toBe(25);
+    expect(file.bytesRead).toBe(Buffer.byteLength(text));
+    expect(file.error).toContain('unexpected end of file');
+  });
+
   it('stores a truncated .gz once and credits it to that file', () => {
     const log = readFileSync('samples/postfix/mail.log');
     const gz = gzipSync(Buffer.concat(Array.from({ length: 400 }, () => log)));

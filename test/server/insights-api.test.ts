@@ -112,6 +112,14 @@ describe('insights endpoints on the lab log', () => {
     );
   });
 
+  it('counts an emoji in a note as one character', async () => {
+    const note = '\u{1F600}'.repeat(MAX_NOTE_LENGTH);
+    const { status, body } = await post('/api/reviews', { account: 'printer', note });
+
+    expect(status).toBe(201);
+    expect(body.note).toBe(note);
+  });
+
   it('rejects a review of two subjects', async () => {
     const { status, body } = await post('/api/reviews', {
       account: 'printer',

@@ -30,6 +30,7 @@ import {
   type LoginFields,
 } from '../parsers/dovecot/line.js';
 import { DovecotLogFileReader } from '../parsers/dovecot/log-file.js';
+import { bytesAt } from '../parsers/postfix/client.js';
 import { SKIPPED } from '../parsers/result.js';
 
 /** The submission service as the report names it. */
@@ -374,13 +375,6 @@ const OTHER_MAIL_PROCESSES = ['imap(', 'pop3(', 'lmtp(', 'managesieve('].map((te
   Buffer.from(text),
 );
 
-/** A loop, because Buffer.compare costs more in argument checks than these few bytes take. */
-function startsWithBytes(bytes: Buffer, at: number, end: number, prefix: Buffer): boolean {
-  if (end - at < prefix.length) return false;
-  for (let i = 0; i < prefix.length; i++) if (bytes[at + i] !== prefix[i]) return false;
-  return true;
-}
-
 /** Dovecot lines from syslog: program `dovecot`. */
 export class DovecotCorrelator implements SyslogCorrelator {
   readonly format = 'dovecot';
@@ -401,8 +395,8 @@ export class DovecotCorrelator implements SyslogCorrelator {
   /** Lines of the IMAP, POP3, LMTP and ManageSieve mail processes never hold a fact. */
   mayMatter(bytes: Buffer, start: number, end: number): boolean {
     let at = start;
-    if (startsWithBytes(bytes, at, end, DOVECOT_PREFIX)) at += DOVECOT_PREFIX.length;
-    return !OTHER_MAIL_PROCESSES.some((prefix) => startsWithBytes(bytes, at, end, prefix));
+    if (bytesAt(bytes, at, end, DOVECOT_PREFIX)) at += DOVECOT_PREFIX.length;
+    return !OTHER_MAIL_PROCESSES.some((prefix) => bytesAt(bytes, at, end, prefix));
   }
 
   line(line: SyslogLine): LineOutcome {

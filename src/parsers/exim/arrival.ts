@@ -8,6 +8,7 @@
  * Fields between P= and S= vary with the version and `log_selector` (`L.`, `K`, `PRDR`, DN=,
  * SNI=), and `(=` instead of `<=` marks a message accepted under `control = fakereject`.
  */
+import { addressEnd } from '../address.js';
 import { malformed, SKIPPED, UNSUPPORTED, type Malformed } from '../result.js';
 import {
   parseAuthField,
@@ -62,27 +63,6 @@ function arrivalTls(fields: EximFields, protocol: string): SessionTls {
 }
 
 /**
- * Find the space after the sender address at `start`. A quoted local part (`"a b"@example.org`)
- * may contain spaces and text that looks like fields, which the client chose, so spaces
- * inside quotes do not count. Returns -1 when no space follows.
- */
-function addressEnd(text: string, start: number): number {
-  let quoted = false;
-  for (let i = start; i < text.length; i++) {
-    const char = text.charCodeAt(i);
-    if (char === BACKSLASH && quoted) i++;
-    else if (char === QUOTE) quoted = !quoted;
-    else if (char === SPACE && !quoted) return i;
-  }
-  // An unbalanced quote: the first space is the best guess.
-  return text.indexOf(' ', start);
-}
-
-const QUOTE = 34;
-const BACKSLASH = 92;
-const SPACE = 32;
-
-/**
  * Read an arrival line from `start`, the index after `<= ` or `(= `. Arrivals without SMTP
  * AUTH are SKIPPED. An authenticator without `server_set_id` logs no login (`A=name`), which
  * is UNSUPPORTED: the report needs the account.
@@ -94,7 +74,8 @@ export function parseArrival(
   // Most arrivals on a busy server come without AUTH; they have no A= at all.
   if (text.indexOf(' A=', start) < 0) return SKIPPED;
 
-  const senderEnd = addressEnd(text, start);
+  // A quoted local part may contain spaces and text that looks like fields.
+  const senderEnd = addressEnd(text, start, ' ');
   if (senderEnd < 0) return malformed('arrival without fields after the sender');
   const sender = text.substring(start, senderEnd);
   const fields = readFields(text, senderEnd + 1);

@@ -4,6 +4,8 @@
  * carry no SMTP AUTH fact, so the reader skips them without building a string.
  */
 
+import { bytesAt } from '../postfix/client.js';
+
 const COLON = 0x3a;
 const SPACE = 0x20;
 
@@ -32,7 +34,7 @@ export function afterQueueId(bytes: Buffer, start: number, end: number): number 
 
 /** Check for `to=` at `at`: a delivery, or the recipients of an aborted transaction. */
 export function isDeliveryAt(bytes: Buffer, at: number, end: number): boolean {
-  return startsWith(bytes, at, end, TO);
+  return bytesAt(bytes, at, end, TO);
 }
 
 /**
@@ -42,7 +44,7 @@ export function isDeliveryAt(bytes: Buffer, at: number, end: number): boolean {
  * (no number after `size=` or `nrcpts=`) is not skipped here, so that it is still counted.
  */
 export function isFromWithoutLoginAt(bytes: Buffer, at: number, end: number): boolean {
-  if (!startsWith(bytes, at, end, FROM)) return false;
+  if (!bytesAt(bytes, at, end, FROM)) return false;
 
   // The sender is `<address>` or a bare address, which ends at `>, size=` or `, size=`.
   const bracketed = bytes[at + FROM.length] === LESS_THAN;
@@ -72,7 +74,7 @@ export function isFromWithoutLoginAt(bytes: Buffer, at: number, end: number): bo
 function indexOfBytes(bytes: Buffer, pattern: Buffer, from: number, end: number): number {
   const first = pattern[0];
   for (let i = from; i <= end - pattern.length; i++) {
-    if (bytes[i] === first && matchesAt(bytes, i, pattern)) return i;
+    if (bytes[i] === first && bytesAt(bytes, i, end, pattern)) return i;
   }
   return -1;
 }
@@ -81,25 +83,13 @@ function indexOfBytes(bytes: Buffer, pattern: Buffer, from: number, end: number)
 function lastIndexOfBytes(bytes: Buffer, pattern: Buffer, from: number, end: number): number {
   const first = pattern[0];
   for (let i = end - pattern.length; i >= from; i--) {
-    if (bytes[i] === first && matchesAt(bytes, i, pattern)) return i;
+    if (bytes[i] === first && bytesAt(bytes, i, end, pattern)) return i;
   }
   return -1;
 }
 
-/** Compare `pattern` with the bytes at `at`, which the caller has checked are there. */
-function matchesAt(bytes: Buffer, at: number, pattern: Buffer): boolean {
-  for (let i = 1; i < pattern.length; i++) if (bytes[at + i] !== pattern[i]) return false;
-  return true;
-}
-
 function isDigit(code: number): boolean {
   return code >= 48 && code <= 57;
-}
-
-function startsWith(bytes: Buffer, at: number, end: number, prefix: Buffer): boolean {
-  if (end - at < prefix.length) return false;
-  for (let i = 0; i < prefix.length; i++) if (bytes[at + i] !== prefix[i]) return false;
-  return true;
 }
 
 function isAlphanumeric(code: number): boolean {

@@ -1,3 +1,4 @@
+import { addressEnd } from '../address.js';
 import { malformed, SKIPPED, type Malformed } from '../result.js';
 import { parseRelay, type Relay } from './relay.js';
 
@@ -167,7 +168,8 @@ function withoutForgedNote(relay: string): string {
 /** `from=<S>, size=N, class=C, nrcpts=K[, msgid=M][, bodytype=B][, proto=P][, daemon=D], relay=R` */
 function parseFrom(queueId: string, text: string): SendmailResult {
   const bracketed = text.startsWith('from=<');
-  const sizeAt = senderEnd(text, bracketed);
+  // The sender ends at `>, size=` (`, size=` when bare) outside its quoted local part.
+  const sizeAt = addressEnd(text, bracketed ? 6 : 5, bracketed ? '>, size=' : ', size=');
   if (sizeAt < 0) return malformed('from= line without size=');
   const senderAddress = text.substring(bracketed ? 6 : 5, sizeAt);
 
@@ -201,27 +203,6 @@ function parseFrom(queueId: string, text: string): SendmailResult {
     relay: relayAt < 0 ? null : parseRelay(text.substring(relayAt + ', relay='.length)),
   };
 }
-
-/**
- * Find where the sender of a `from=` line ends: at `>, size=` (or `, size=` for a bare
- * address) outside the quoted local part, which the client chose and which may contain
- * both. Without quotes that is the first one.
- */
-function senderEnd(text: string, bracketed: boolean): number {
-  const field = bracketed ? '>, size=' : ', size=';
-  let quoted = false;
-  for (let i = bracketed ? 6 : 5; i < text.length; i++) {
-    const char = text.charCodeAt(i);
-    if (char === BACKSLASH && quoted) i++;
-    else if (char === QUOTE) quoted = !quoted;
-    else if (!quoted && text.startsWith(field, i)) return i;
-  }
-  // An unbalanced quote: the first field is the best guess.
-  return text.indexOf(field);
-}
-
-const QUOTE = 34;
-const BACKSLASH = 92;
 
 /**
  * Lines that Sendmail writes for a transaction it did not accept, before its `from=` line:

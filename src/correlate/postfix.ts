@@ -63,7 +63,7 @@ export interface LineContext {
 const SESSION_TTL_MS = 24 * 3_600_000;
 /** A closed session kept for its process's next connection goes after an hour unused. */
 const CLOSED_SESSION_TTL_MS = 3_600_000;
-/** Sessions are looked at every ten minutes of log time: the map holds every recent pid. */
+/** Sessions are looked at every ten minutes of log time: the map contains every recent pid. */
 const SESSION_SWEEP_MS = 10 * 60_000;
 /** A held message counts when released; a week covers holds that admins review. */
 const QUEUE_TTL_MS = 7 * 24 * 3_600_000;

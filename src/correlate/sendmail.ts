@@ -194,7 +194,7 @@ export class SendmailCorrelator implements SyslogCorrelator {
     }
   }
 
-  /** Keep a STARTTLS=server line's text in its session; settle parses it when needed. */
+  /** Keep a STARTTLS=server line's text in its session, for settle to parse when needed. */
   private starttls(text: string, line: SyslogLine): LineOutcome {
     const problem = checkStarttls(text);
     if (problem === SKIPPED) return 'skipped';

@@ -171,7 +171,7 @@ function parseBody(body: unknown): z.output<typeof reviewBody> {
   throw invalidOption(name, shown(values[name]), issue.message);
 }
 
-/** A value as an error message repeats it: a long text (a note) is cut after 40 characters. */
+/** Shorten a value for an error message to repeat: a long text (a note) is cut after 40 characters. */
 function shown(value: unknown): unknown {
   if (value === undefined) return null;
   if (typeof value !== 'string' || value.length <= SHOWN_TEXT) return value;

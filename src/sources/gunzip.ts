@@ -4,7 +4,7 @@ import { Worker } from 'node:worker_threads';
  * Decompress a gzip file in a worker thread and hand out its bytes in blocks of at most
  * 4 MiB. A zlib stream on the main thread inflates one chunk per turn of the event loop, and
  * the parser gives it a turn only between slices of lines, so the two took turns instead of
- * running side by side: on the 10M-line benchmark log the parser waited about 1.4 s. In
+ * running side by side. On the 10M-line benchmark log the parser waited about 1.4 s. In
  * its own thread zlib runs ahead, up to SLOTS blocks.
  *
  * The blocks are slots of one shared buffer, handed back and forth by number. Moving each
@@ -54,7 +54,7 @@ class Inbox {
     worker.on('error', (err: Error) => add({ error: err.message }));
   }
 
-  /** The next filled slot; null at the end. Throws the error that stopped the worker. */
+  /** Return the next filled slot, or null at the end. Throws the error that stopped the worker. */
   async next(): Promise<{ slot: number; length: number } | null> {
     while (this.messages.length === 0) await new Promise<void>((resolve) => (this.wake = resolve));
     this.wake = null;
@@ -69,7 +69,7 @@ class Inbox {
 /**
  * The worker's code, given as text so that the same code runs from the TypeScript sources
  * and from the build. zlib reuses its output buffer for the chunks that follow, so each
- * chunk is copied into a free slot; the reader hands the slot's number back when it is done
+ * chunk is copied into a free slot. The reader hands the slot's number back when it is done
  * with it. The bytes already in a slot go out before an error, so that the lines before a
  * truncated end are read.
  */

@@ -122,7 +122,7 @@ class BlockReads {
     this.pending = this.readInto(this.current, 0);
   }
 
-  /** Wait for the read under way; returns the bytes in `current`, 0 at the end of the file. */
+  /** Wait for the read under way and return the bytes in `current`, or 0 at the end of the file. */
   async fill(): Promise<number> {
     const bytesRead = await this.pending;
     if (bytesRead === 0) {
@@ -169,8 +169,9 @@ function grow(buffer: Buffer, filled: number): Buffer {
 }
 
 /**
- * Chunks (gzip output, standard input) in blocks. The chunks are new buffers, so a block
- * is a view of one chunk, and only the line cut at a chunk's end is copied.
+ * Cut chunks (gzip output, standard input) into blocks of whole lines. The chunks are new
+ * buffers, so a block is a view of one chunk, and only the line cut at a chunk's end is
+ * copied.
  */
 async function* splitStream(
   stream: AsyncIterable<Buffer>,

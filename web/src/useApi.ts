@@ -22,7 +22,11 @@ export function useApi<T>(url: string | null, version = 0): ApiState<T> {
     setState((previous) => ({ ...previous, loading: true }));
 
     fetchJson<T>(url, controller.signal).then(
-      (data) => setState({ data, error: null, loading: false }),
+      (data) => {
+        // A response that arrives after the request was replaced must not overwrite the newer one.
+        if (controller.signal.aborted) return;
+        setState({ data, error: null, loading: false });
+      },
       (error: unknown) => {
         if (controller.signal.aborted) return;
         setState({ data: null, error: toApiError(error), loading: false });
